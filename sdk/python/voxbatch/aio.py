@@ -1,0 +1,75 @@
+"""Asyncio client, the same API as Client with coroutines and an async iterator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from voxbatch.tts.v1 import tts_pb2 as pb
+from voxbatch.tts.v1 import tts_pb2_grpc
+
+from .audio import Audio, Chunk
+from .client import CHANNEL_OPTIONS, DEFAULT_TARGET
+from .errors import from_rpc_error
+from .options import build_request
+
+
+class AsyncClient:
+    """    async with AsyncClient("localhost:50051") as tts:
+            audio = await tts.synthesize("Hello there.")
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 300.0) -> None:
+        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = tts_pb2_grpc.TtsServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def synthesize(self, text: str, *, timeout: float | None = None, **options: Any) -> Audio:
+        request = build_request(pb.SynthesizeRequest, text, **options)
+        try:
+            return Audio.from_response(await self._stub.Synthesize(request, timeout=timeout or self.timeout))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def stream(self, text: str, *, timeout: float | None = None, **options: Any) -> AsyncIterator[Chunk]:
+        request = build_request(pb.StreamSynthesizeRequest, text, **options)
+        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout)
+        try:
+            async for response in call:
+                yield Chunk.from_response(response)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    async def voices(self) -> pb.ListVoicesResponse:
+        try:
+            return await self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def server_info(self) -> pb.GetServerInfoResponse:
+        try:
+            return await self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def health(self, service: str = "") -> str:
+        try:
+            response = await self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

@@ -1,0 +1,141 @@
+"""The `voxbatch` command line: serve, say, voices, info."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .client import DEFAULT_TARGET, Client
+from .errors import VoxbatchError
+from .options import Encoding, Priority
+
+_SUFFIX_ENCODINGS = {".wav": "wav", ".flac": "flac", ".ogg": "ogg_opus", ".opus": "ogg_opus", ".mp3": "mp3", ".pcm": "pcm_s16le", ".raw": "pcm_s16le"}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from voxbatch_server.server import serve
+    from voxbatch_server.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.load(args)
+    except SettingsError as error:
+        print(f"voxbatch serve: {error}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _say(args: argparse.Namespace) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    output = Path(args.output)
+    encoding = args.encoding or _SUFFIX_ENCODINGS.get(output.suffix.lower(), "wav")
+    options = dict(
+        voice=args.voice,
+        encoding=Encoding.parse(encoding),
+        sample_rate=args.sample_rate,
+        speaking_rate=args.speaking_rate,
+        temperature=args.temperature,
+        seed=args.seed,
+        cfg_value=args.cfg_value,
+        inference_steps=args.inference_steps,
+        priority=Priority.BACKGROUND if args.background else Priority.INTERACTIVE,
+    )
+    if args.reference:
+        from .options import Reference
+
+        options["reference"] = Reference(Path(args.reference).read_bytes(), args.reference_text or "")
+    with Client(args.server, timeout=args.timeout) as client:
+        if args.stream:
+            with output.open("wb") as f:
+                for chunk in client.stream(text, **options):
+                    f.write(chunk.data)
+                    print(f"sentence {chunk.sentence_index + 1}/{chunk.sentence_count}: {chunk.duration_seconds:.2f} s", file=sys.stderr)
+            print(f"wrote {output}", file=sys.stderr)
+            return 0
+        audio = client.synthesize(text, **options)
+        audio.save(output)
+        t = audio.timings
+        print(
+            f"wrote {output}: {audio.duration_seconds:.2f} s at {audio.sample_rate} Hz "
+            f"(queue {t.queue_wait_seconds * 1000:.0f} ms, batch {t.batch_size}, compute {t.compute_seconds:.2f} s"
+            f"{', cached' if t.cache_hit else ''})",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _voices(args: argparse.Namespace) -> int:
+    with Client(args.server, timeout=args.timeout) as client:
+        response = client.voices()
+    for voice in response.voices:
+        default = " (default)" if voice.name == response.default_voice else ""
+        print(f"{voice.name}\t{voice.language_code}\t{voice.sample_rate_hz} Hz\t{voice.description}{default}")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from google.protobuf import json_format
+
+    with Client(args.server, timeout=args.timeout) as client:
+        print(json_format.MessageToJson(client.server_info(), always_print_fields_with_no_presence=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="voxbatch", description="voxbatch text-to-speech server and client")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the gRPC server")
+    try:
+        from voxbatch_server.settings import Settings
+
+        Settings.add_arguments(serve)
+    except ImportError:  # the SDK can be installed without the server
+        pass
+    serve.set_defaults(func=_serve)
+
+    def client_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text)
+        sub.add_argument("--server", default=DEFAULT_TARGET, help=f"server address (default {DEFAULT_TARGET})")
+        sub.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up")
+        sub.set_defaults(func=func)
+        return sub
+
+    say = client_command("say", "synthesize text into an audio file", _say)
+    say.add_argument("text", help="text to speak, or - to read standard input")
+    say.add_argument("-o", "--output", default="out.wav", help="output file; its suffix picks the encoding")
+    say.add_argument("--encoding", choices=[e.name.lower() for e in Encoding], help="override the encoding")
+    say.add_argument("--voice", default="", help="voice name (default: the server's default voice)")
+    say.add_argument("--sample-rate", type=int, default=0, help="output sample rate, 0 = native")
+    say.add_argument("--speaking-rate", type=float)
+    say.add_argument("--temperature", type=float)
+    say.add_argument("--seed", type=int)
+    say.add_argument("--cfg-value", type=float)
+    say.add_argument("--inference-steps", type=int)
+    say.add_argument("--reference", help="reference recording to clone the voice from")
+    say.add_argument("--reference-text", help="what the reference recording says")
+    say.add_argument("--background", action="store_true", help="run at background priority")
+    say.add_argument("--stream", action="store_true", help="stream sentence by sentence")
+
+    client_command("voices", "list the server's voices", _voices)
+    client_command("info", "show the server's engine, batching settings and queue", _info)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except VoxbatchError as error:
+        print(f"voxbatch {args.command}: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Blocking client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from voxbatch.tts.v1 import tts_pb2 as pb
+from voxbatch.tts.v1 import tts_pb2_grpc
+
+from .audio import Audio, Chunk
+from .errors import from_rpc_error
+from .options import build_request
+
+DEFAULT_TARGET = "localhost:50051"
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 256 << 20),
+    ("grpc.max_send_message_length", 32 << 20),
+]
+
+
+class Client:
+    """Talks to a voxbatch server.
+
+        with Client("localhost:50051") as tts:
+            tts.synthesize("Hello there.").save("hello.wav")
+
+    Options of `synthesize` and `stream`: voice, encoding ("wav", "flac", "ogg_opus", "mp3",
+    "pcm_s16le"), sample_rate (0 = native), reference (voice cloning), cfg_value,
+    inference_steps, temperature, seed, speaking_rate, priority, request_id.
+    """
+
+    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 300.0, channel: grpc.Channel | None = None) -> None:
+        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+        self._stub = tts_pb2_grpc.TtsServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self.timeout = timeout
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._channel.close()
+
+    def synthesize(self, text: str, *, timeout: float | None = None, **options: Any) -> Audio:
+        request = build_request(pb.SynthesizeRequest, text, **options)
+        try:
+            return Audio.from_response(self._stub.Synthesize(request, timeout=timeout or self.timeout))
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def stream(self, text: str, *, timeout: float | None = None, **options: Any) -> Iterator[Chunk]:
+        """Yields chunks in order; leaving the loop early cancels the server-side work."""
+        request = build_request(pb.StreamSynthesizeRequest, text, **options)
+        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout)
+        try:
+            for response in call:
+                yield Chunk.from_response(response)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            call.cancel()
+
+    def voices(self) -> pb.ListVoicesResponse:
+        try:
+            return self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def server_info(self) -> pb.GetServerInfoResponse:
+        try:
+            return self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def health(self, service: str = "") -> str:
+        """SERVING, NOT_SERVING, ... as the standard health service reports it."""
+        try:
+            response = self._health.Check(health_pb2.HealthCheckRequest(service=service), timeout=10)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)

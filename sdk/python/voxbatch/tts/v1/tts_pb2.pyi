@@ -1,0 +1,245 @@
+from google.api import annotations_pb2 as _annotations_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AudioEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AUDIO_ENCODING_UNSPECIFIED: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_WAV: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_FLAC: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_OGG_OPUS: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_MP3: _ClassVar[AudioEncoding]
+    AUDIO_ENCODING_PCM_S16LE: _ClassVar[AudioEncoding]
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_INTERACTIVE: _ClassVar[Priority]
+    PRIORITY_BACKGROUND: _ClassVar[Priority]
+AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
+AUDIO_ENCODING_WAV: AudioEncoding
+AUDIO_ENCODING_FLAC: AudioEncoding
+AUDIO_ENCODING_OGG_OPUS: AudioEncoding
+AUDIO_ENCODING_MP3: AudioEncoding
+AUDIO_ENCODING_PCM_S16LE: AudioEncoding
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_INTERACTIVE: Priority
+PRIORITY_BACKGROUND: Priority
+
+class ReferenceAudio(_message.Message):
+    __slots__ = ("audio", "transcript")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    transcript: str
+    def __init__(self, audio: _Optional[bytes] = ..., transcript: _Optional[str] = ...) -> None: ...
+
+class SynthesisParameters(_message.Message):
+    __slots__ = ("cfg_value", "inference_steps", "temperature", "seed", "speaking_rate")
+    CFG_VALUE_FIELD_NUMBER: _ClassVar[int]
+    INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
+    TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    SPEAKING_RATE_FIELD_NUMBER: _ClassVar[int]
+    cfg_value: float
+    inference_steps: int
+    temperature: float
+    seed: int
+    speaking_rate: float
+    def __init__(self, cfg_value: _Optional[float] = ..., inference_steps: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ...) -> None: ...
+
+class SynthesizeRequest(_message.Message):
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    voice: str
+    reference: ReferenceAudio
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    parameters: SynthesisParameters
+    priority: Priority
+    request_id: str
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class SynthesisTimings(_message.Message):
+    __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit")
+    QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    queue_wait_seconds: float
+    batch_size: int
+    compute_seconds: float
+    total_seconds: float
+    cache_hit: bool
+    def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
+
+class SynthesizeResponse(_message.Message):
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "duration_seconds", "request_id", "timings", "length_capped")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    duration_seconds: float
+    request_id: str
+    timings: SynthesisTimings
+    length_capped: bool
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ...) -> None: ...
+
+class StreamSynthesizeRequest(_message.Message):
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    voice: str
+    reference: ReferenceAudio
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    parameters: SynthesisParameters
+    priority: Priority
+    request_id: str
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class StreamSynthesizeResponse(_message.Message):
+    __slots__ = ("audio", "sequence", "sentence_index", "sentence_count", "text_start", "text_end", "audio_offset_seconds", "duration_seconds", "final", "encoding", "sample_rate_hz", "request_id", "timings", "length_capped")
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    TEXT_START_FIELD_NUMBER: _ClassVar[int]
+    TEXT_END_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_OFFSET_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    LENGTH_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    audio: bytes
+    sequence: int
+    sentence_index: int
+    sentence_count: int
+    text_start: int
+    text_end: int
+    audio_offset_seconds: float
+    duration_seconds: float
+    final: bool
+    encoding: AudioEncoding
+    sample_rate_hz: int
+    request_id: str
+    timings: SynthesisTimings
+    length_capped: bool
+    def __init__(self, audio: _Optional[bytes] = ..., sequence: _Optional[int] = ..., sentence_index: _Optional[int] = ..., sentence_count: _Optional[int] = ..., text_start: _Optional[int] = ..., text_end: _Optional[int] = ..., audio_offset_seconds: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., final: _Optional[bool] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ...) -> None: ...
+
+class ListVoicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Voice(_message.Message):
+    __slots__ = ("name", "language_code", "description", "sample_rate_hz")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    language_code: str
+    description: str
+    sample_rate_hz: int
+    def __init__(self, name: _Optional[str] = ..., language_code: _Optional[str] = ..., description: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ...) -> None: ...
+
+class ListVoicesResponse(_message.Message):
+    __slots__ = ("voices", "default_voice")
+    VOICES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VOICE_FIELD_NUMBER: _ClassVar[int]
+    voices: _containers.RepeatedCompositeFieldContainer[Voice]
+    default_voice: str
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., default_voice: _Optional[str] = ...) -> None: ...
+
+class GetServerInfoRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ParameterSpec(_message.Message):
+    __slots__ = ("name", "minimum", "maximum", "default_value", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    MINIMUM_FIELD_NUMBER: _ClassVar[int]
+    MAXIMUM_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VALUE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    minimum: float
+    maximum: float
+    default_value: float
+    description: str
+    def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ...) -> None: ...
+
+class BatchingInfo(_message.Message):
+    __slots__ = ("window_ms", "max_batch_size", "max_queue_size", "memory_budget_bytes", "workers")
+    WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
+    WORKERS_FIELD_NUMBER: _ClassVar[int]
+    window_ms: int
+    max_batch_size: int
+    max_queue_size: int
+    memory_budget_bytes: int
+    workers: int
+    def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...
+
+class GetServerInfoResponse(_message.Message):
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches")
+    SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    NATIVE_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_CLONING_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    ENCODINGS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    MAX_SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    MAX_TEXT_CHARS_FIELD_NUMBER: _ClassVar[int]
+    BATCHING_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    server_version: str
+    engine: str
+    model: str
+    native_sample_rate_hz: int
+    supports_cloning: bool
+    parameters: _containers.RepeatedCompositeFieldContainer[ParameterSpec]
+    encodings: _containers.RepeatedScalarFieldContainer[AudioEncoding]
+    min_sample_rate_hz: int
+    max_sample_rate_hz: int
+    max_text_chars: int
+    batching: BatchingInfo
+    queue_depth: int
+    running_batches: int
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""Audio I/O: encoding to every contract format, resampling, decoding reference clips."""

@@ -1,0 +1,400 @@
+"""The batcher's runtime: a bounded priority queue, one dispatcher task, worker threads.
+
+Admission, expiry and dispatch happen on the event loop; engine calls run in worker threads so
+the loop keeps answering health checks and new requests while a batch computes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..domain import WorkTimings
+from ..errors import (
+    DeadlineExpired,
+    EngineFailure,
+    EngineOutOfMemory,
+    Overloaded,
+    ShuttingDown,
+    TooLarge,
+    VoxbatchError,
+)
+from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
+
+log = logging.getLogger(__name__)
+
+
+class BatchRunner(Protocol):
+    """What the batcher needs from an engine. Payloads are opaque to the batcher."""
+
+    def batch_key(self, payload: Any) -> Hashable:
+        """Payloads with equal keys may share one forward pass."""
+
+    def memory_cost(self, payloads: Sequence[Any]) -> int:
+        """Estimated peak bytes of running these payloads as one padded batch."""
+
+    def run_batch(self, payloads: Sequence[Any], session: BatchSession) -> Sequence[Any]:
+        """One result per payload, in order; an exception instance in a slot fails that item only.
+
+        Raise EngineOutOfMemory when the whole batch does not fit; any other exception fails
+        the batch, after which each item is retried alone.
+        """
+
+
+class BatchSession:
+    """Handed to the runner for one batch: the seam for step-wise (continuous) engines.
+
+    A step-wise engine may call `emit` to stream partial output of a row, `cancelled` to drop a
+    row whose caller went away, and `admit` between steps to pull compatible waiting work into
+    the running batch. The payload list grows by what `admit` returns, and results must cover it.
+    """
+
+    def __init__(self, batcher: Batcher, items: list[Pending], batch_id: int, cost: int) -> None:
+        self._batcher = batcher
+        self.items = items
+        self.batch_id = batch_id
+        self.cost = cost
+        self.started_at = batcher.clock()
+
+    @property
+    def size(self) -> int:
+        return len(self.items)
+
+    def emit(self, index: int, partial: Any) -> None:
+        ticket: Ticket = self.items[index].state
+        ticket.emitted = True
+        self._batcher.call_in_loop(ticket._push_partial, partial)
+
+    def cancelled(self, index: int) -> bool:
+        return self.items[index].state.cancelled
+
+    def admit(self, room: int) -> list[Any]:
+        """Take up to `room` compatible waiting items into this batch (call between steps)."""
+        if room <= 0:
+            return []
+        joined = self._batcher.call_in_loop_and_wait(self._batcher._admit_into, self, room)
+        return [p.payload for p in joined]
+
+
+@dataclass
+class BatcherStats:
+    """Counters and recent batch figures, for server info, metrics and the web UI."""
+
+    batches: int = 0
+    items_run: int = 0
+    split_for_memory: int = 0
+    oom_retries: int = 0
+    isolation_retries: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    rejected_full: int = 0
+    recent: deque = field(default_factory=lambda: deque(maxlen=1000))  # (end time, size, seconds)
+
+
+class Ticket:
+    """A caller's handle on one queued work item."""
+
+    def __init__(self, batcher: Batcher, pending: Pending, future: asyncio.Future) -> None:
+        self._batcher = batcher
+        self._pending = pending
+        self.future = future
+        self.timings = WorkTimings()
+        self.cancelled = False
+        self.emitted = False
+        self.partials: asyncio.Queue = asyncio.Queue()
+
+    def _push_partial(self, partial: Any) -> None:
+        self.partials.put_nowait(partial)
+
+    async def result(self) -> Any:
+        try:
+            return await asyncio.shield(self.future)
+        except asyncio.CancelledError:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Leave the queue, or tell a running engine to drop the row; the result is discarded."""
+        if self.future.done():
+            return
+        self.cancelled = True
+        self._batcher._withdraw(self._pending)
+        self.future.cancel()
+
+
+class Batcher:
+    def __init__(
+        self,
+        runner: BatchRunner,
+        limits: BatchLimits,
+        max_queue_size: int = 256,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.runner = runner
+        self.limits = limits
+        self.max_queue_size = max_queue_size
+        self.clock = clock
+        self.stats = BatcherStats()
+        self._queue: list[Pending] = []
+        self._seq = itertools.count()
+        self._batch_ids = itertools.count(1)
+        self._running = 0
+        self._in_use = 0
+        self._closing = False
+        self._changed = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._executor = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="batch")
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._dispatch_forever(), name="batcher-dispatch")
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Refuse new work, finish what is queued and running, then stop the workers."""
+        self._closing = True
+        self._changed.set()
+        deadline = None if timeout is None else self.clock() + timeout
+        while self._queue or self._running:
+            if deadline is not None and self.clock() >= deadline:
+                for item in self._queue:
+                    self._fail(item, ShuttingDown("the server shut down before this request could run"))
+                self._queue.clear()
+                break
+            await asyncio.sleep(0.01)
+        if self._task:
+            self._task.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def running_batches(self) -> int:
+        return self._running
+
+    # -- admission --------------------------------------------------------------------------
+
+    def submit_many(self, payloads: Sequence[Any], priority: int, deadline: float | None = None) -> list[Ticket]:
+        """Queue all payloads of one request, or none of them."""
+        if self._closing:
+            raise ShuttingDown("the server is shutting down and accepts no new work")
+        if len(self._queue) + len(payloads) > self.max_queue_size:
+            self.stats.rejected_full += 1
+            raise Overloaded(
+                f"the queue is full ({len(self._queue)} of {self.max_queue_size} work items waiting, "
+                f"this request needs {len(payloads)}); retry later"
+            )
+        budget = self.limits.memory_budget_bytes
+        for payload in payloads:
+            need = self.runner.memory_cost([payload])
+            if need > budget:
+                raise TooLarge(
+                    f"this request needs about {need / 2**20:.0f} MiB on its own, over the batch memory "
+                    f"budget of {budget / 2**20:.0f} MiB; shorten the text or the reference audio"
+                )
+        now = self.clock()
+        tickets = []
+        for payload in payloads:
+            pending = Pending(
+                payload=payload,
+                key=self.runner.batch_key(payload),
+                priority=int(priority),
+                seq=next(self._seq),
+                enqueued_at=now,
+                deadline=deadline,
+            )
+            ticket = Ticket(self, pending, self._loop.create_future())
+            pending.state = ticket
+            self._queue.append(pending)
+            tickets.append(ticket)
+        self._changed.set()
+        return tickets
+
+    def _withdraw(self, pending: Pending) -> None:
+        if pending in self._queue:
+            self._queue.remove(pending)
+            self.stats.cancelled += 1
+            self._changed.set()
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    def _cost(self, payloads: Sequence[Any]) -> int:
+        return self.runner.memory_cost(payloads)
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            self._changed.clear()
+            now = self.clock()
+            self._queue, expired = split_expired(self._queue, now)
+            for item in expired:
+                self.stats.expired += 1
+                self._fail(item, DeadlineExpired("the request's deadline passed while it waited in the queue"))
+            decision = decide(self._queue, now, self._running, self._cost, self.limits, self._in_use)
+            if decision.batch:
+                self._start_batch(list(decision.batch), split=decision.split_for_memory)
+                continue
+            wake_at = decision.wake_at
+            deadlines = [p.deadline for p in self._queue if p.deadline is not None]
+            if deadlines:
+                wake_at = min(deadlines) if wake_at is None else min(wake_at, min(deadlines))
+            timeout = None if wake_at is None else max(0.0, wake_at - self.clock())
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout)
+            except TimeoutError:
+                pass
+
+    def _start_batch(self, batch: list[Pending], split: bool) -> None:
+        for item in batch:
+            self._queue.remove(item)
+        cost = self._cost([p.payload for p in batch])
+        self._running += 1
+        self._in_use += cost
+        if split:
+            self.stats.split_for_memory += 1
+        session = BatchSession(self, batch, next(self._batch_ids), cost)
+        future = self._loop.run_in_executor(self._executor, self._run, session)
+        future.add_done_callback(lambda _f: self._batch_done(session))
+
+    def _batch_done(self, session: BatchSession) -> None:
+        self._running -= 1
+        self._in_use -= session.cost
+        self._changed.set()
+
+    def _admit_into(self, session: BatchSession, room: int) -> list[Pending]:
+        key = session.items[0].key
+        others = self._in_use - session.cost
+        joined = take_compatible(
+            self._queue,
+            key,
+            [p.payload for p in session.items],
+            room,
+            self._cost,
+            self.limits.memory_budget_bytes - others,
+        )
+        now = self.clock()
+        for item in joined:
+            self._queue.remove(item)
+            item.state.timings.queue_wait_s = now - item.enqueued_at
+        if joined:
+            session.items.extend(joined)
+            new_cost = self._cost([p.payload for p in session.items])
+            self._in_use += new_cost - session.cost
+            session.cost = new_cost
+        return joined
+
+    # -- execution (worker threads) ---------------------------------------------------------
+
+    def _run(self, session: BatchSession) -> None:
+        for item in session.items:
+            item.state.timings.queue_wait_s = session.started_at - item.enqueued_at
+        self._run_group(session)
+
+    def _run_group(self, session: BatchSession) -> None:
+        items = [p for p in session.items if not p.state.cancelled]
+        if not items:
+            return
+        session.items = items
+        started = time.perf_counter()
+        try:
+            results = self.runner.run_batch([p.payload for p in items], session)
+            if len(results) != len(session.items):
+                raise RuntimeError(f"engine returned {len(results)} results for {len(session.items)} items")
+        except EngineOutOfMemory:
+            self._retry_halves(session)
+            return
+        except Exception as exc:  # noqa: BLE001 - any engine failure is isolated below
+            self._retry_alone(session, exc)
+            return
+        elapsed = time.perf_counter() - started
+        size = len(session.items)
+        self.stats.batches += 1
+        self.stats.items_run += size
+        self.stats.recent.append((time.time(), size, elapsed))
+        log.info("batch %d ran %d items in %.3fs", session.batch_id, size, elapsed)
+        for item, result in zip(session.items, results):
+            item.state.timings.batch_size = size
+            item.state.timings.batch_id = session.batch_id
+            item.state.timings.compute_s += elapsed
+            if isinstance(result, BaseException):
+                self._fail(item, result if isinstance(result, VoxbatchError) else EngineFailure(_describe(result)))
+            else:
+                self.call_in_loop(_resolve, item.state.future, result)
+
+    def _sub_session(self, parent: BatchSession, items: list[Pending]) -> BatchSession:
+        sub = BatchSession(self, items, parent.batch_id, parent.cost)
+        sub.started_at = parent.started_at
+        return sub
+
+    def _retry_halves(self, session: BatchSession) -> None:
+        items = session.items
+        if len(items) == 1:
+            self._fail(items[0], TooLarge("the engine ran out of memory on this request even when it ran alone"))
+            return
+        self.stats.oom_retries += 1
+        log.warning("batch %d of %d items ran out of memory; retrying in halves", session.batch_id, len(items))
+        middle = len(items) // 2
+        for half in (items[:middle], items[middle:]):
+            self._run_group(self._sub_session(session, half))
+
+    def _retry_alone(self, session: BatchSession, exc: Exception) -> None:
+        items = session.items
+        if len(items) == 1:
+            log.error("batch %d: item failed: %s", session.batch_id, _describe(exc), exc_info=exc)
+            self._fail(items[0], exc if isinstance(exc, VoxbatchError) else EngineFailure(_describe(exc)))
+            return
+        self.stats.isolation_retries += 1
+        log.warning("batch %d of %d items failed (%s); retrying each alone", session.batch_id, len(items), _describe(exc))
+        for item in items:
+            if item.state.emitted:
+                # Audio of this item already reached its caller; running it again would repeat it.
+                self._fail(item, EngineFailure(f"the engine failed mid-stream: {_describe(exc)}"))
+            else:
+                self._run_group(self._sub_session(session, [item]))
+
+    # -- loop plumbing ----------------------------------------------------------------------
+
+    def _fail(self, item: Pending, exc: BaseException) -> None:
+        self.call_in_loop(_reject, item.state.future, exc)
+
+    def call_in_loop(self, fn: Callable, *args: Any) -> None:
+        if self._on_loop():
+            fn(*args)
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
+    def call_in_loop_and_wait(self, fn: Callable, *args: Any) -> Any:
+        async def call() -> Any:
+            return fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result()
+
+    def _on_loop(self) -> bool:
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+
+def _resolve(future: asyncio.Future, value: Any) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _reject(future: asyncio.Future, exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

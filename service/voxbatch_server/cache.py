@@ -1,0 +1,67 @@
+"""A small in-memory LRU cache of synthesised sentences, bounded by bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from .domain import EngineAudio, SpeechTask
+
+
+def cache_key(engine: str, model: str, task: SpeechTask) -> str:
+    """Everything that determines a sentence's audio: engine, model, voice, reference, parameters, text.
+
+    Output encoding and rate are not part of it: the cache holds native audio, encoded per request.
+    """
+    h = hashlib.sha256()
+    for part in (engine, model, task.voice, task.text, repr(sorted(task.params.given().items()))):
+        h.update(part.encode())
+        h.update(b"\0")
+    if task.reference is not None:
+        h.update(task.reference.digest.encode())
+    return h.hexdigest()
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+
+
+class ResultCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.stats = CacheStats()
+        self._items: OrderedDict[str, EngineAudio] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+    def get(self, key: str) -> EngineAudio | None:
+        with self._lock:
+            audio = self._items.get(key)
+            if audio is None:
+                self.stats.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.stats.hits += 1
+            return audio
+
+    def put(self, key: str, audio: EngineAudio) -> None:
+        size = audio.samples.nbytes
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old.samples.nbytes
+            self._items[key] = audio
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= evicted.samples.nbytes

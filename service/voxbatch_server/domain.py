@@ -1,0 +1,140 @@
+"""Domain types shared by the synthesis pipeline, the batcher's callers and the engines.
+
+Nothing here knows about protobuf or gRPC: grpc_api/convert.py translates at the edge.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+
+class AudioEncoding(enum.Enum):
+    WAV = "wav"
+    FLAC = "flac"
+    OGG_OPUS = "ogg_opus"
+    MP3 = "mp3"
+    PCM_S16LE = "pcm_s16le"
+
+
+class Priority(enum.IntEnum):
+    """Lower values run first."""
+
+    INTERACTIVE = 0
+    BACKGROUND = 1
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Engine parameters as the client set them; None means 'the engine's default'."""
+
+    cfg_value: float | None = None
+    inference_steps: int | None = None
+    temperature: float | None = None
+    seed: int | None = None
+    speaking_rate: float | None = None
+
+    def given(self) -> dict[str, float | int]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+
+@dataclass(frozen=True)
+class ReferenceClip:
+    """A voice-cloning prompt as the client sent it (still encoded)."""
+
+    audio: bytes
+    transcript: str
+
+
+@dataclass(frozen=True)
+class SynthesisRequest:
+    """One client request, validated only for types; the pipeline validates content."""
+
+    text: str
+    voice: str = ""
+    reference: ReferenceClip | None = None
+    encoding: AudioEncoding = AudioEncoding.WAV
+    sample_rate_hz: int = 0
+    params: EngineParams = field(default_factory=EngineParams)
+    priority: Priority = Priority.INTERACTIVE
+    request_id: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class ReferenceAudio:
+    """A decoded voice-cloning prompt: mono float32 samples at their own rate."""
+
+    samples: np.ndarray
+    sample_rate: int
+    transcript: str
+
+    @property
+    def digest(self) -> str:
+        """Content hash, so engines can cache encoded prompts and the result cache can key on it."""
+        h = hashlib.sha256()
+        h.update(str(self.sample_rate).encode())
+        h.update(self.transcript.encode())
+        h.update(np.ascontiguousarray(self.samples, dtype=np.float32).tobytes())
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, eq=False)
+class SpeechTask:
+    """What an engine is asked to speak: one sentence with everything that shapes its audio."""
+
+    text: str
+    voice: str
+    params: EngineParams
+    reference: ReferenceAudio | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class EngineAudio:
+    """An engine's output for one task: mono float32 samples in [-1, 1]."""
+
+    samples: np.ndarray
+    sample_rate: int
+    length_capped: bool = False
+
+
+@dataclass(frozen=True)
+class Voice:
+    name: str
+    language_code: str
+    description: str
+    sample_rate_hz: int
+
+
+@dataclass(frozen=True)
+class ParameterSpec:
+    """Range and default of one EngineParams field an engine supports."""
+
+    name: str
+    minimum: float
+    maximum: float
+    default: float
+    description: str
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    name: str
+    model: str
+    native_sample_rate: int
+    voices: tuple[Voice, ...]
+    default_voice: str
+    parameters: tuple[ParameterSpec, ...]
+    supports_cloning: bool = False
+
+
+@dataclass
+class WorkTimings:
+    """How one work item was served by the batcher."""
+
+    queue_wait_s: float = 0.0
+    batch_size: int = 0
+    compute_s: float = 0.0
+    batch_id: int = 0

@@ -1,0 +1,48 @@
+"""The engine interface the batcher and the synthesis pipeline rely on."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from ..batching import BatchSession
+from ..domain import EngineAudio, EngineInfo, SpeechTask
+
+
+class Engine(ABC):
+    """A text-to-speech model behind the batcher.
+
+    The pipeline calls `prepare` once per sentence (off the event loop) to validate and encode
+    it; the batcher then groups prepared payloads by `batch_key`, budgets them with
+    `memory_cost`, and calls `run_batch` in a worker thread.
+    """
+
+    info: EngineInfo
+
+    @abstractmethod
+    def prepare(self, task: SpeechTask) -> Any:
+        """Validate and pre-process one sentence (tokenise, phonemise, encode the prompt).
+
+        Raises InvalidInput when the engine cannot speak it.
+        """
+
+    @abstractmethod
+    def batch_key(self, prepared: Any) -> Hashable:
+        """Payloads with equal keys can share one forward pass."""
+
+    @abstractmethod
+    def memory_cost(self, batch: Sequence[Any]) -> int:
+        """Estimated peak bytes to run `batch` as one padded batch, fixed costs included,
+        weights excluded (they are loaded once and are not part of the budget)."""
+
+    @abstractmethod
+    def run_batch(self, batch: Sequence[Any], session: BatchSession) -> Sequence[EngineAudio | BaseException]:
+        """Synthesise every payload. Raise EngineOutOfMemory when the batch does not fit."""
+
+    def device_free_memory(self) -> int | None:
+        """Free bytes on the engine's accelerator, or None on a CPU (the budget is then configured)."""
+        return None
+
+    def close(self) -> None:
+        """Release the model."""

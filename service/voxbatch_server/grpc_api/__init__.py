@@ -1,0 +1,1 @@
+"""The gRPC edge: protobuf conversion, status mapping, the servicer."""

@@ -1,0 +1,136 @@
+"""The one place where protobuf messages and domain types are translated."""
+
+from __future__ import annotations
+
+from voxbatch.tts.v1 import tts_pb2 as pb
+
+from ..domain import AudioEncoding, EngineParams, Priority, ReferenceClip, SynthesisRequest
+from ..errors import InvalidInput
+
+_ENCODINGS = {
+    pb.AUDIO_ENCODING_UNSPECIFIED: AudioEncoding.WAV,
+    pb.AUDIO_ENCODING_WAV: AudioEncoding.WAV,
+    pb.AUDIO_ENCODING_FLAC: AudioEncoding.FLAC,
+    pb.AUDIO_ENCODING_OGG_OPUS: AudioEncoding.OGG_OPUS,
+    pb.AUDIO_ENCODING_MP3: AudioEncoding.MP3,
+    pb.AUDIO_ENCODING_PCM_S16LE: AudioEncoding.PCM_S16LE,
+}
+_ENCODINGS_PB = {v: k for k, v in _ENCODINGS.items() if k != pb.AUDIO_ENCODING_UNSPECIFIED}
+_PRIORITIES = {
+    pb.PRIORITY_UNSPECIFIED: Priority.INTERACTIVE,
+    pb.PRIORITY_INTERACTIVE: Priority.INTERACTIVE,
+    pb.PRIORITY_BACKGROUND: Priority.BACKGROUND,
+}
+
+
+def synthesis_request(msg: pb.SynthesizeRequest | pb.StreamSynthesizeRequest) -> SynthesisRequest:
+    """Both request messages carry the same fields."""
+    if msg.encoding not in _ENCODINGS:
+        raise InvalidInput(f"unknown encoding value {msg.encoding}; see AudioEncoding in the contract")
+    if msg.priority not in _PRIORITIES:
+        raise InvalidInput(f"unknown priority value {msg.priority}; use INTERACTIVE or BACKGROUND")
+    p = msg.parameters
+    params = EngineParams(
+        cfg_value=p.cfg_value if p.HasField("cfg_value") else None,
+        inference_steps=p.inference_steps if p.HasField("inference_steps") else None,
+        temperature=p.temperature if p.HasField("temperature") else None,
+        seed=p.seed if p.HasField("seed") else None,
+        speaking_rate=p.speaking_rate if p.HasField("speaking_rate") else None,
+    )
+    reference = None
+    if msg.HasField("reference") and (msg.reference.audio or msg.reference.transcript):
+        reference = ReferenceClip(audio=msg.reference.audio, transcript=msg.reference.transcript)
+    return SynthesisRequest(
+        text=msg.text,
+        voice=msg.voice,
+        reference=reference,
+        encoding=_ENCODINGS[msg.encoding],
+        sample_rate_hz=msg.sample_rate_hz,
+        params=params,
+        priority=_PRIORITIES[msg.priority],
+        request_id=msg.request_id.strip()[:128],
+    )
+
+
+def encoding_pb(encoding: AudioEncoding) -> int:
+    return _ENCODINGS_PB[encoding]
+
+
+def timings_pb(t) -> pb.SynthesisTimings:
+    return pb.SynthesisTimings(
+        queue_wait_seconds=t.queue_wait_s,
+        batch_size=t.batch_size,
+        compute_seconds=t.compute_s,
+        total_seconds=t.total_s,
+        cache_hit=t.cache_hit,
+    )
+
+
+def synthesize_response(result) -> pb.SynthesizeResponse:
+    return pb.SynthesizeResponse(
+        audio=result.audio,
+        encoding=encoding_pb(result.encoding),
+        sample_rate_hz=result.sample_rate,
+        duration_seconds=result.duration_s,
+        request_id=result.request_id,
+        timings=timings_pb(result.timings),
+        length_capped=result.length_capped,
+    )
+
+
+def stream_response(piece) -> pb.StreamSynthesizeResponse:
+    return pb.StreamSynthesizeResponse(
+        audio=piece.audio,
+        sequence=piece.sequence,
+        sentence_index=piece.sentence.index,
+        sentence_count=piece.sentence_count,
+        text_start=piece.sentence.start,
+        text_end=piece.sentence.end,
+        audio_offset_seconds=piece.audio_offset_s,
+        duration_seconds=piece.duration_s,
+        final=piece.final,
+        encoding=encoding_pb(piece.encoding),
+        sample_rate_hz=piece.sample_rate,
+        request_id=piece.request_id,
+        timings=timings_pb(piece.timings),
+        length_capped=piece.length_capped,
+    )
+
+
+def voices_response(info) -> pb.ListVoicesResponse:
+    return pb.ListVoicesResponse(
+        voices=[
+            pb.Voice(name=v.name, language_code=v.language_code, description=v.description, sample_rate_hz=v.sample_rate_hz)
+            for v in info.voices
+        ],
+        default_voice=info.default_voice,
+    )
+
+
+def server_info_response(*, version, info, settings, limits, queue_depth, running, min_rate, max_rate) -> pb.GetServerInfoResponse:
+    return pb.GetServerInfoResponse(
+        server_version=version,
+        engine=info.name,
+        model=info.model,
+        native_sample_rate_hz=info.native_sample_rate,
+        supports_cloning=info.supports_cloning,
+        parameters=[
+            pb.ParameterSpec(
+                name=s.name, minimum=s.minimum, maximum=s.maximum, default_value=s.default, description=s.description
+            )
+            for s in info.parameters
+        ],
+        encodings=[encoding_pb(e) for e in AudioEncoding],
+        min_sample_rate_hz=min_rate,
+        max_sample_rate_hz=max_rate,
+        max_text_chars=settings.max_text_chars,
+        batching=pb.BatchingInfo(
+            window_ms=round(limits.window_s * 1000),
+            max_batch_size=limits.max_batch_size,
+            max_queue_size=settings.max_queue_size,
+            memory_budget_bytes=limits.memory_budget_bytes,
+            workers=limits.workers,
+        ),
+        queue_depth=queue_depth,
+        running_batches=running,
+    )

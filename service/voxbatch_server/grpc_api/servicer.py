@@ -1,0 +1,58 @@
+"""The TtsService servicer: thin, it converts messages and hands work to the pipeline."""
+
+from __future__ import annotations
+
+import time
+
+import grpc
+from voxbatch.tts.v1 import tts_pb2 as pb
+from voxbatch.tts.v1 import tts_pb2_grpc
+
+from .. import __version__
+from ..audio.encoding import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from ..batching import Batcher
+from ..logs import request_context
+from ..settings import Settings
+from ..synthesis import Synthesizer
+from . import convert, status
+
+
+def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    remaining = context.time_remaining()
+    return None if remaining is None else time.monotonic() + remaining
+
+
+class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
+    def __init__(self, synthesizer: Synthesizer, batcher: Batcher, settings: Settings) -> None:
+        self._synth = synthesizer
+        self._batcher = batcher
+        self._settings = settings
+
+    @status.unary
+    async def Synthesize(self, request: pb.SynthesizeRequest, context) -> pb.SynthesizeResponse:
+        with request_context(request.request_id or "-"):
+            result = await self._synth.synthesize(convert.synthesis_request(request), _deadline(context))
+        return convert.synthesize_response(result)
+
+    @status.server_stream
+    async def StreamSynthesize(self, request: pb.StreamSynthesizeRequest, context):
+        with request_context(request.request_id or "-"):
+            async for piece in self._synth.stream(convert.synthesis_request(request), _deadline(context)):
+                yield convert.stream_response(piece)
+
+    @status.unary
+    async def ListVoices(self, request: pb.ListVoicesRequest, context) -> pb.ListVoicesResponse:
+        return convert.voices_response(self._synth.engine.info)
+
+    @status.unary
+    async def GetServerInfo(self, request: pb.GetServerInfoRequest, context) -> pb.GetServerInfoResponse:
+        return convert.server_info_response(
+            version=__version__,
+            info=self._synth.engine.info,
+            settings=self._settings,
+            limits=self._batcher.limits,
+            queue_depth=self._batcher.queue_depth,
+            running=self._batcher.running_batches,
+            min_rate=MIN_SAMPLE_RATE,
+            max_rate=MAX_SAMPLE_RATE,
+        )

@@ -1,0 +1,140 @@
+"""Every server setting, in one typed object filled from CLI flags and VOXBATCH_* variables.
+
+Precedence: command-line flag, then environment variable, then default. Nothing reads the
+environment at import time; `Settings.load` is called once at start-up and validates everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "VOXBATCH_"
+ENGINES = ("piper",)
+
+
+class SettingsError(ValueError):
+    """A setting is invalid; the message says which and what is accepted."""
+
+
+def _setting(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = _setting("0.0.0.0", "Address to listen on.")
+    port: int = _setting(50051, "gRPC port.")
+    engine: str = _setting("piper", "Engine: piper (the embedded default voice).", choices=ENGINES)
+    model_dir: Path | None = _setting(None, "Model folder, for engines that load one.")
+    device: str = _setting("auto", "Where the engine runs: auto, cpu or cuda.", choices=("auto", "cpu", "cuda"))
+    batch_window_ms: int = _setting(50, "How long a request may wait for company while a batch runs (10-100 ms).")
+    max_batch_size: int = _setting(8, "Most work items in one batch (1-256).")
+    max_queue_size: int = _setting(256, "Most work items waiting; more are refused with RESOURCE_EXHAUSTED.")
+    workers: int = _setting(1, "Batches that may run at the same time (1-16).")
+    memory_budget_mb: int = _setting(2048, "Memory budget of running batches on a CPU, in MiB.")
+    gpu_memory_fraction: float = _setting(0.8, "Share of free GPU memory (after loading) the batches may use.")
+    max_text_chars: int = _setting(5000, "Longest accepted text, in characters.")
+    max_sentence_chars: int = _setting(400, "Longer sentences are cut at commas or spaces.")
+    max_reference_seconds: float = _setting(30.0, "Longest accepted voice-cloning reference clip, in seconds.")
+    cache_mb: int = _setting(256, "Size of the in-memory result cache in MiB; 0 turns it off.")
+    shutdown_grace_s: float = _setting(30.0, "On SIGTERM, how long in-flight work may take to finish.")
+    log_level: str = _setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
+    log_json: bool = _setting(False, "Log one JSON object per line.")
+    piper_batch_mode: str = _setting("auto", "Piper: padded (one ONNX pass), rows, or auto.", choices=("auto", "padded", "rows"))
+
+    def __post_init__(self) -> None:
+        problems = []
+
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        check(0 <= self.port <= 65535, f"port must be 0-65535 (0 picks a free port), not {self.port}")
+        check(self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        check(self.model_dir is None or Path(self.model_dir).is_dir(), f"model_dir {self.model_dir} is not a folder")
+        check(10 <= self.batch_window_ms <= 100, f"batch_window_ms must be 10-100, not {self.batch_window_ms}")
+        check(1 <= self.max_batch_size <= 256, f"max_batch_size must be 1-256, not {self.max_batch_size}")
+        check(1 <= self.max_queue_size <= 100_000, f"max_queue_size must be 1-100000, not {self.max_queue_size}")
+        check(1 <= self.workers <= 16, f"workers must be 1-16, not {self.workers}")
+        check(self.memory_budget_mb >= 64, f"memory_budget_mb must be at least 64, not {self.memory_budget_mb}")
+        check(0.05 <= self.gpu_memory_fraction <= 0.95, f"gpu_memory_fraction must be 0.05-0.95, not {self.gpu_memory_fraction}")
+        check(1 <= self.max_text_chars <= 1_000_000, f"max_text_chars must be 1-1000000, not {self.max_text_chars}")
+        check(20 <= self.max_sentence_chars <= 10_000, f"max_sentence_chars must be 20-10000, not {self.max_sentence_chars}")
+        check(1 <= self.max_reference_seconds <= 600, f"max_reference_seconds must be 1-600, not {self.max_reference_seconds}")
+        check(self.cache_mb >= 0, f"cache_mb must be 0 or more, not {self.cache_mb}")
+        check(self.shutdown_grace_s >= 0, f"shutdown_grace_s must be 0 or more, not {self.shutdown_grace_s}")
+        for f in fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            check(not choices or value in choices, f"{f.name} must be one of {', '.join(choices or ())}, not {value!r}")
+        if problems:
+            raise SettingsError("invalid settings:\n  " + "\n  ".join(dict.fromkeys(problems)))
+
+    # -- loading ----------------------------------------------------------------------------
+
+    @classmethod
+    def add_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        """One --flag per field, each defaulting to 'not given' so the environment can fill it."""
+        for f in fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            env = ENV_PREFIX + f.name.upper()
+            default = f.default if f.default is not MISSING else None
+            help_text = f"{f.metadata['help']} [env {env}, default {default}]"
+            if _kind(f) is bool:
+                parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            else:
+                parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(), help=help_text)
+
+    @classmethod
+    def load(cls, args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        environ = os.environ if environ is None else environ
+        given = vars(args) if args is not None else {}
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = given.get(f.name)
+            source = f"--{f.name.replace('_', '-')}"
+            if raw is None and (ENV_PREFIX + f.name.upper()) in environ:
+                raw = environ[ENV_PREFIX + f.name.upper()]
+                source = ENV_PREFIX + f.name.upper()
+            if raw is not None:
+                values[f.name] = _convert(f, raw, source)
+        return cls(**values)
+
+    @classmethod
+    def from_argv(cls, argv: Sequence[str], environ: Mapping[str, str] | None = None) -> Settings:
+        parser = argparse.ArgumentParser()
+        cls.add_arguments(parser)
+        return cls.load(parser.parse_args(list(argv)), environ)
+
+    def describe(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def _kind(f) -> type:
+    annotation = str(f.type)
+    for name, kind in (("bool", bool), ("int", int), ("float", float), ("Path", Path)):
+        if annotation.startswith(name):
+            return kind
+    return str
+
+
+def _convert(f, raw: Any, source: str) -> Any:
+    kind = _kind(f)
+    if not isinstance(raw, str):
+        return raw
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(raw)
+            return lowered in ("1", "true", "yes", "on")
+        if kind is Path:
+            return Path(raw).expanduser() if raw else None
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{source}: expected {kind.__name__}, got {raw!r}") from None

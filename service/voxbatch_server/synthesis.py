@@ -1,0 +1,275 @@
+"""The synthesis pipeline: validate a request, split it into sentences, run them through the
+cache and the batcher, and encode the audio. It speaks domain types only; grpc_api/ adapts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .audio.encoding import StreamEncoder, check_streamable, encode, output_rate
+from .audio.reference import decode_reference
+from .audio.resample import resample
+from .batching import Batcher
+from .batching.batcher import Ticket
+from .cache import ResultCache, cache_key
+from .domain import EngineAudio, SpeechTask, SynthesisRequest
+from .engines import Engine
+from .errors import InvalidInput
+from .logs import request_context
+from .settings import Settings
+from .text import Sentence, clean_text, split_sentences
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RequestTimings:
+    queue_wait_s: float = 0.0
+    batch_size: int = 0
+    compute_s: float = 0.0
+    total_s: float = 0.0
+    cache_hit: bool = False
+
+
+@dataclass
+class SynthesisResult:
+    audio: bytes
+    encoding: object
+    sample_rate: int
+    duration_s: float
+    request_id: str
+    timings: RequestTimings
+    length_capped: bool
+
+
+@dataclass
+class StreamPiece:
+    audio: bytes
+    sequence: int
+    sentence: Sentence
+    sentence_count: int
+    audio_offset_s: float
+    duration_s: float
+    final: bool
+    encoding: object
+    sample_rate: int
+    request_id: str
+    timings: RequestTimings
+    length_capped: bool
+
+
+@dataclass
+class _Plan:
+    request: SynthesisRequest
+    request_id: str
+    sentences: list[Sentence]
+    tasks: list[SpeechTask]
+    rate: int
+    started: float
+
+
+@dataclass
+class _Job:
+    """One sentence in flight: served from the cache, or waiting on a batcher ticket."""
+
+    key: str
+    cached: EngineAudio | None = None
+    ticket: Ticket | None = None
+    result: EngineAudio | None = field(default=None, repr=False)
+
+
+class Synthesizer:
+    def __init__(self, engine: Engine, batcher: Batcher, settings: Settings, cache: ResultCache | None = None) -> None:
+        self.engine = engine
+        self.batcher = batcher
+        self.settings = settings
+        self.cache = cache
+        self._specs = {spec.name: spec for spec in engine.info.parameters}
+
+    # -- public API -------------------------------------------------------------------------
+
+    async def synthesize(self, request: SynthesisRequest, deadline: float | None = None) -> SynthesisResult:
+        plan = await self._plan(request)
+        with request_context(plan.request_id):
+            jobs = await self._start(plan, deadline)
+            try:
+                audios = [await self._finish(job) for job in jobs]
+            finally:
+                _cancel(jobs)
+            samples = np.concatenate([a.samples for a in audios])
+            native = self.engine.info.native_sample_rate
+            data = await asyncio.to_thread(_encode_whole, samples, native, plan.rate, request.encoding)
+            timings = _timings(jobs, plan.started)
+            log.info(
+                "synthesized %d sentences, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
+                len(jobs), len(samples) / native, timings.queue_wait_s, timings.batch_size,
+                timings.compute_s, timings.total_s, " (cache)" if timings.cache_hit else "",
+            )
+            return SynthesisResult(
+                audio=data,
+                encoding=request.encoding,
+                sample_rate=plan.rate,
+                duration_s=len(samples) / native,
+                request_id=plan.request_id,
+                timings=timings,
+                length_capped=any(a.length_capped for a in audios),
+            )
+
+    async def stream(self, request: SynthesisRequest, deadline: float | None = None) -> AsyncIterator[StreamPiece]:
+        check_streamable(request.encoding)
+        plan = await self._plan(request)
+        with request_context(plan.request_id):
+            jobs = await self._start(plan, deadline)
+            encoder = StreamEncoder(request.encoding, plan.rate)
+            native = self.engine.info.native_sample_rate
+            offset = 0.0
+            sequence = 0
+            try:
+                for index, job in enumerate(jobs):
+                    sentence = plan.sentences[index]
+                    async for piece, capped, sentence_done in self._pieces(job):
+                        data = await asyncio.to_thread(_encode_piece, encoder, piece, native, plan.rate)
+                        duration = len(piece) / native
+                        last = sentence_done and index == len(jobs) - 1
+                        if last:
+                            data += encoder.finish()
+                        yield StreamPiece(
+                            audio=data, sequence=sequence, sentence=sentence, sentence_count=len(jobs),
+                            audio_offset_s=offset, duration_s=duration, final=last,
+                            encoding=request.encoding, sample_rate=plan.rate, request_id=plan.request_id,
+                            timings=_timings([job], plan.started), length_capped=capped,
+                        )
+                        offset += duration
+                        sequence += 1
+                log.info("streamed %d sentences in %d chunks, %.2f s of audio", len(jobs), sequence, offset)
+            finally:
+                _cancel(jobs)
+
+    # -- steps ------------------------------------------------------------------------------
+
+    async def _plan(self, request: SynthesisRequest) -> _Plan:
+        started = time.perf_counter()
+        request_id = request.request_id or uuid.uuid4().hex[:16]
+        info = self.engine.info
+        text = clean_text(request.text, self.settings.max_text_chars)
+        voice = request.voice or info.default_voice
+        if voice not in {v.name for v in info.voices}:
+            names = ", ".join(v.name for v in info.voices)
+            raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
+        self._check_params(request)
+        rate = output_rate(request.encoding, request.sample_rate_hz, info.native_sample_rate)
+        reference = None
+        if request.reference is not None:
+            if not info.supports_cloning:
+                raise InvalidInput(f"the {info.name} engine cannot clone voices; send no reference audio")
+            reference = await asyncio.to_thread(
+                decode_reference, request.reference, self.settings.max_reference_seconds
+            )
+        sentences = split_sentences(text, self.settings.max_sentence_chars)
+        tasks = [SpeechTask(s.text, voice, request.params, reference) for s in sentences]
+        return _Plan(request, request_id, sentences, tasks, rate, started)
+
+    def _check_params(self, request: SynthesisRequest) -> None:
+        for name, value in request.params.given().items():
+            spec = self._specs.get(name)
+            if spec is None:
+                supported = ", ".join(self._specs) or "none"
+                raise InvalidInput(
+                    f"the {self.engine.info.name} engine does not use {name}; parameters it supports: {supported}"
+                )
+            if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
+                raise InvalidInput(f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
+
+    async def _start(self, plan: _Plan, deadline: float | None) -> list[_Job]:
+        info = self.engine.info
+        jobs = [_Job(key=cache_key(info.name, info.model, task)) for task in plan.tasks]
+        todo = []
+        for job, task in zip(jobs, plan.tasks):
+            job.cached = self.cache.get(job.key) if self.cache else None
+            if job.cached is None:
+                todo.append((job, task))
+        if todo:
+            prepared = await asyncio.to_thread(_prepare_all, self.engine, [task for _, task in todo])
+            tickets = self.batcher.submit_many(prepared, int(plan.request.priority), deadline)
+            for (job, _), ticket in zip(todo, tickets):
+                job.ticket = ticket
+        log.info(
+            "accepted: %d chars, %d sentences (%d cached), priority %s",
+            len(plan.request.text), len(jobs), len(jobs) - len(todo), plan.request.priority.name.lower(),
+        )
+        return jobs
+
+    async def _finish(self, job: _Job) -> EngineAudio:
+        if job.result is None:
+            if job.cached is not None:
+                job.result = job.cached
+            else:
+                job.result = await job.ticket.result()
+                if self.cache is not None:
+                    self.cache.put(job.key, job.result)
+        return job.result
+
+    async def _pieces(self, job: _Job) -> AsyncIterator[tuple[np.ndarray, bool, bool]]:
+        """A sentence's audio as it becomes available: an engine's partial pieces first (when it
+        streams), then whatever the final result has beyond them, marked as the sentence's end.
+        Yields (samples, length_capped, sentence_done)."""
+        sent = 0
+        if job.ticket is not None and job.cached is None:
+            result_task = asyncio.ensure_future(self._finish(job))
+            partial_task: asyncio.Future | None = None
+            try:
+                while not result_task.done():
+                    partial_task = partial_task or asyncio.ensure_future(job.ticket.partials.get())
+                    await asyncio.wait({result_task, partial_task}, return_when=asyncio.FIRST_COMPLETED)
+                    if partial_task.done():
+                        piece: EngineAudio = partial_task.result()
+                        partial_task = None
+                        sent += len(piece.samples)
+                        yield piece.samples, piece.length_capped, False
+            finally:
+                if partial_task is not None:
+                    partial_task.cancel()
+            while not job.ticket.partials.empty():
+                piece = job.ticket.partials.get_nowait()
+                sent += len(piece.samples)
+                yield piece.samples, piece.length_capped, False
+        audio = await self._finish(job)
+        yield audio.samples[sent:], audio.length_capped, True
+
+
+def _prepare_all(engine: Engine, tasks: Sequence[SpeechTask]) -> list:
+    return [engine.prepare(task) for task in tasks]
+
+
+def _cancel(jobs: Sequence[_Job]) -> None:
+    for job in jobs:
+        if job.ticket is not None:
+            job.ticket.cancel()
+
+
+def _timings(jobs: Sequence[_Job], started: float) -> RequestTimings:
+    run = [job.ticket.timings for job in jobs if job.ticket is not None and job.cached is None]
+    compute_by_batch = {t.batch_id: t.compute_s for t in run}
+    return RequestTimings(
+        queue_wait_s=max((t.queue_wait_s for t in run), default=0.0),
+        batch_size=max((t.batch_size for t in run), default=0),
+        compute_s=sum(compute_by_batch.values()),
+        total_s=time.perf_counter() - started,
+        cache_hit=not run,
+    )
+
+
+def _encode_whole(samples: np.ndarray, native: int, rate: int, encoding) -> bytes:
+    return encode(resample(samples, native, rate), rate, encoding)
+
+
+def _encode_piece(encoder: StreamEncoder, samples: np.ndarray, native: int, rate: int) -> bytes:
+    return encoder.write(resample(samples, native, rate))

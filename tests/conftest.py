@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def piper_engine():
+    from voxbatch_server.engines.piper_engine import PiperEngine
+
+    return PiperEngine()
+
+
+@pytest.fixture(scope="session")
+def piper_server(piper_engine):
+    """One real server on the embedded voice, shared by the read-only tests."""
+    from tests.support.server import ServerThread
+
+    with ServerThread(piper_engine, cache_mb=64) as server:
+        yield server

@@ -1,0 +1,67 @@
+"""The Piper engine: batched output equals rows run alone, and its memory estimate holds."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from voxbatch_server.domain import EngineParams, SpeechTask
+from voxbatch_server.engines.piper_engine import PiperEngine
+from voxbatch_server.errors import InvalidInput
+
+TEXTS = ["Hi.", "The quick brown fox jumps over the lazy dog.", "Batching should not change a single word, should it?"]
+
+
+@pytest.fixture(scope="module")
+def padded():
+    return PiperEngine(batch_mode="padded")
+
+
+def prepare(engine, text, **params):
+    return engine.prepare(SpeechTask(text, "joe", EngineParams(**params)))
+
+
+def test_padded_batch_gives_each_row_the_audio_it_gets_alone(padded):
+    work = [prepare(padded, t, temperature=0.0) for t in TEXTS]
+    together = padded.run_batch(work)
+    for w, batched in zip(work, together):
+        alone = padded.run_batch([w])[0]
+        assert len(batched.samples) == len(alone.samples)
+        np.testing.assert_allclose(batched.samples, alone.samples, atol=2e-3)
+
+
+def test_speaking_rate_changes_the_length_and_the_batch_key(padded):
+    slow, fast = prepare(padded, TEXTS[1], speaking_rate=0.5), prepare(padded, TEXTS[1], speaking_rate=2.0)
+    assert padded.batch_key(slow) != padded.batch_key(fast)
+    slow_audio, fast_audio = padded.run_batch([slow])[0], padded.run_batch([fast])[0]
+    assert len(slow_audio.samples) > 2 * len(fast_audio.samples)
+
+
+def test_text_without_pronounceable_content_is_refused(padded):
+    with pytest.raises(InvalidInput):
+        prepare(padded, "")
+
+
+def test_memory_estimate_covers_the_measured_peak_without_wild_overestimate():
+    script = textwrap.dedent(
+        """
+        import json, resource
+        from voxbatch_server.domain import EngineParams, SpeechTask
+        from voxbatch_server.engines.piper_engine import PiperEngine
+        e = PiperEngine(batch_mode="padded")
+        w = e.prepare(SpeechTask("The quick brown fox jumps over the lazy dog near the quiet river bank today", "joe", EngineParams()))
+        e.run_batch([e.prepare(SpeechTask("Hi.", "joe", EngineParams()))])
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        e.run_batch([w] * 6)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({"measured": peak - base, "estimated": e.memory_cost([w] * 6)}))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["measured"] <= figures["estimated"] <= 3 * figures["measured"], figures

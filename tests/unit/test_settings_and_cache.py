@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from voxbatch_server.cache import ResultCache, cache_key
+from voxbatch_server.domain import EngineAudio, EngineParams, SpeechTask
+from voxbatch_server.settings import Settings, SettingsError
+
+
+def test_flags_override_environment_which_overrides_defaults():
+    s = Settings.from_argv(["--port", "6000"], {"VOXBATCH_PORT": "7000", "VOXBATCH_MAX_BATCH_SIZE": "4"})
+    assert (s.port, s.max_batch_size, s.batch_window_ms) == (6000, 4, 50)
+
+
+def test_every_problem_is_reported_at_once_with_what_is_accepted():
+    with pytest.raises(SettingsError) as error:
+        Settings.from_argv(["--batch-window-ms", "5", "--max-batch-size", "0"], {"VOXBATCH_ENGINE": "nope"})
+    message = str(error.value)
+    assert "batch_window_ms must be 10-100, not 5" in message
+    assert "max_batch_size must be 1-256, not 0" in message
+    assert "engine must be one of piper" in message
+
+
+def test_malformed_values_name_their_source():
+    with pytest.raises(SettingsError, match="VOXBATCH_PORT: expected int, got 'abc'"):
+        Settings.from_argv([], {"VOXBATCH_PORT": "abc"})
+    with pytest.raises(SettingsError, match="VOXBATCH_LOG_JSON"):
+        Settings.from_argv([], {"VOXBATCH_LOG_JSON": "maybe"})
+
+
+def test_missing_model_dir_is_refused(tmp_path):
+    with pytest.raises(SettingsError, match="is not a folder"):
+        Settings(model_dir=tmp_path / "missing")
+
+
+def audio(n):
+    return EngineAudio(np.zeros(n, dtype=np.float32), 16000)
+
+
+def test_cache_key_changes_with_everything_that_shapes_the_audio():
+    base = SpeechTask("hello", "joe", EngineParams())
+    keys = {
+        cache_key("piper", "m", base),
+        cache_key("piper", "m2", base),
+        cache_key("piper", "m", SpeechTask("hello!", "joe", EngineParams())),
+        cache_key("piper", "m", SpeechTask("hello", "ann", EngineParams())),
+        cache_key("piper", "m", SpeechTask("hello", "joe", EngineParams(speaking_rate=1.5))),
+        cache_key("piper", "m", SpeechTask("hello", "joe", EngineParams(seed=3))),
+    }
+    assert len(keys) == 6
+    assert cache_key("piper", "m", base) == cache_key("piper", "m", SpeechTask("hello", "joe", EngineParams()))
+
+
+def test_cache_evicts_least_recently_used_within_its_byte_bound():
+    cache = ResultCache(max_bytes=3 * 4000)
+    for name in "abc":
+        cache.put(name, audio(1000))
+    cache.get("a")
+    cache.put("d", audio(1000))
+    assert cache.get("b") is None and cache.get("a") is not None and cache.get("d") is not None
+    assert cache.size_bytes <= cache.max_bytes
+    cache.put("huge", audio(10_000))
+    assert cache.get("huge") is None
