@@ -9,6 +9,7 @@ import logging
 import math
 import time
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -66,6 +67,17 @@ class StreamPiece:
     length_capped: bool
 
 
+@dataclass(frozen=True)
+class RequestRecord:
+    """A finished request, for the server page's latency chart."""
+
+    end_time: float
+    total_s: float
+    queue_wait_s: float
+    streamed: bool
+    first_audio_s: float
+
+
 @dataclass
 class _Plan:
     request: SynthesisRequest
@@ -93,6 +105,7 @@ class Synthesizer:
         self.settings = settings
         self.cache = cache
         self._specs = {spec.name: spec for spec in engine.info.parameters}
+        self.recent: deque[RequestRecord] = deque(maxlen=1000)
 
     # -- public API -------------------------------------------------------------------------
 
@@ -108,6 +121,7 @@ class Synthesizer:
             native = self.engine.info.native_sample_rate
             data = await asyncio.to_thread(_encode_whole, samples, native, plan.rate, request.encoding)
             timings = _timings(jobs, plan.started)
+            self.recent.append(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s))
             log.info(
                 "synthesized %d sentences, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
                 len(jobs), len(samples) / native, timings.queue_wait_s, timings.batch_size,
@@ -132,6 +146,7 @@ class Synthesizer:
             native = self.engine.info.native_sample_rate
             offset = 0.0
             sequence = 0
+            first_audio_s = 0.0
             try:
                 for index, job in enumerate(jobs):
                     sentence = plan.sentences[index]
@@ -147,9 +162,16 @@ class Synthesizer:
                             encoding=request.encoding, sample_rate=plan.rate, request_id=plan.request_id,
                             timings=_timings([job], plan.started), length_capped=capped,
                         )
+                        if sequence == 0:
+                            first_audio_s = time.perf_counter() - plan.started
                         offset += duration
                         sequence += 1
-                log.info("streamed %d sentences in %d chunks, %.2f s of audio", len(jobs), sequence, offset)
+                total = _timings(jobs, plan.started)
+                self.recent.append(RequestRecord(time.time(), total.total_s, total.queue_wait_s, True, first_audio_s))
+                log.info(
+                    "streamed %d sentences in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs",
+                    len(jobs), sequence, offset, first_audio_s, total.total_s,
+                )
             finally:
                 _cancel(jobs)
 

@@ -92,6 +92,7 @@ def test_repeated_request_is_served_from_the_cache(piper_server):
 
 def test_voices_and_server_info_describe_the_engine(piper_server):
     with Client(piper_server.target) as client:
+        client.synthesize("Something to show in the figures.")
         voices = client.voices()
         info = client.server_info()
     assert voices.default_voice == "joe" and [v.name for v in voices.voices] == ["joe"]
@@ -99,6 +100,8 @@ def test_voices_and_server_info_describe_the_engine(piper_server):
     assert {p.name for p in info.parameters} == {"speaking_rate", "temperature"}
     assert info.batching.window_ms == 50 and info.batching.max_batch_size == 8
     assert info.max_text_chars == 5000 and info.queue_depth == 0
+    assert info.recent_batches and all(b.size >= 1 and b.compute_seconds > 0 for b in info.recent_batches)
+    assert info.recent_requests and info.recent_requests[-1].total_seconds > 0
 
 
 def test_health_and_reflection_are_served(piper_server):

@@ -107,7 +107,9 @@ def voices_response(info) -> pb.ListVoicesResponse:
     )
 
 
-def server_info_response(*, version, info, settings, limits, queue_depth, running, min_rate, max_rate) -> pb.GetServerInfoResponse:
+def server_info_response(
+    *, version, info, settings, limits, queue_depth, running, min_rate, max_rate, batches=(), requests=()
+) -> pb.GetServerInfoResponse:
     return pb.GetServerInfoResponse(
         server_version=version,
         engine=info.name,
@@ -133,4 +135,17 @@ def server_info_response(*, version, info, settings, limits, queue_depth, runnin
         ),
         queue_depth=queue_depth,
         running_batches=running,
+        recent_batches=[
+            pb.BatchRecord(end_time_unix_seconds=end, size=size, compute_seconds=seconds) for end, size, seconds in batches
+        ],
+        recent_requests=[
+            pb.RequestRecord(
+                end_time_unix_seconds=r.end_time,
+                total_seconds=r.total_s,
+                queue_wait_seconds=r.queue_wait_s,
+                streamed=r.streamed,
+                first_audio_seconds=r.first_audio_s,
+            )
+            for r in requests
+        ],
     )

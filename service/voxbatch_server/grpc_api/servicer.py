@@ -55,4 +55,6 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             running=self._batcher.running_batches,
             min_rate=MIN_SAMPLE_RATE,
             max_rate=MAX_SAMPLE_RATE,
+            batches=list(self._batcher.stats.recent),
+            requests=list(self._synth.recent),
         )

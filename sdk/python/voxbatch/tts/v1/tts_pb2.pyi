@@ -215,7 +215,7 @@ class BatchingInfo(_message.Message):
     def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches")
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +229,8 @@ class GetServerInfoResponse(_message.Message):
     BATCHING_FIELD_NUMBER: _ClassVar[int]
     QUEUE_DEPTH_FIELD_NUMBER: _ClassVar[int]
     RUNNING_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RECENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
+    RECENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     engine: str
     model: str
@@ -242,4 +244,30 @@ class GetServerInfoResponse(_message.Message):
     batching: BatchingInfo
     queue_depth: int
     running_batches: int
-    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ...) -> None: ...
+    recent_batches: _containers.RepeatedCompositeFieldContainer[BatchRecord]
+    recent_requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ...) -> None: ...
+
+class BatchRecord(_message.Message):
+    __slots__ = ("end_time_unix_seconds", "size", "compute_seconds")
+    END_TIME_UNIX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    end_time_unix_seconds: float
+    size: int
+    compute_seconds: float
+    def __init__(self, end_time_unix_seconds: _Optional[float] = ..., size: _Optional[int] = ..., compute_seconds: _Optional[float] = ...) -> None: ...
+
+class RequestRecord(_message.Message):
+    __slots__ = ("end_time_unix_seconds", "total_seconds", "queue_wait_seconds", "streamed", "first_audio_seconds")
+    END_TIME_UNIX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STREAMED_FIELD_NUMBER: _ClassVar[int]
+    FIRST_AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    end_time_unix_seconds: float
+    total_seconds: float
+    queue_wait_seconds: float
+    streamed: bool
+    first_audio_seconds: float
+    def __init__(self, end_time_unix_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., queue_wait_seconds: _Optional[float] = ..., streamed: _Optional[bool] = ..., first_audio_seconds: _Optional[float] = ...) -> None: ...
