@@ -89,6 +89,7 @@ class SpeechTask:
     voice: str
     params: EngineParams
     reference: ReferenceAudio | None = None
+    stream: bool = False  # the caller streams: engines that can, emit audio step by step
 
 
 @dataclass(frozen=True, eq=False)

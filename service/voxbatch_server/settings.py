@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "VOXBATCH_"
-ENGINES = ("piper",)
+ENGINES = ("piper", "voxcpm")
 
 
 class SettingsError(ValueError):
@@ -29,9 +29,13 @@ def _setting(default: Any, help: str, **extra: Any) -> Any:
 class Settings:
     host: str = _setting("0.0.0.0", "Address to listen on.")
     port: int = _setting(50051, "gRPC port.")
-    engine: str = _setting("piper", "Engine: piper (the embedded default voice).", choices=ENGINES)
-    model_dir: Path | None = _setting(None, "Model folder, for engines that load one.")
+    engine: str = _setting("piper", "Engine: piper (the embedded default voice) or voxcpm.", choices=ENGINES)
+    model_dir: Path | None = _setting(None, "Model folder: a VoxCPM checkpoint for --engine voxcpm.")
     device: str = _setting("auto", "Where the engine runs: auto, cpu or cuda.", choices=("auto", "cpu", "cuda"))
+    dtype: str = _setting(
+        "auto", "VoxCPM weights: auto (bfloat16 on a GPU, float32 on a CPU), float32, bfloat16 or float16.",
+        choices=("auto", "float32", "bfloat16", "float16"),
+    )
     batch_window_ms: int = _setting(50, "How long a request may wait for company while a batch runs (10-100 ms).")
     max_batch_size: int = _setting(8, "Most work items in one batch (1-256).")
     max_queue_size: int = _setting(256, "Most work items waiting; more are refused with RESOURCE_EXHAUSTED.")
@@ -57,6 +61,7 @@ class Settings:
         check(0 <= self.port <= 65535, f"port must be 0-65535 (0 picks a free port), not {self.port}")
         check(self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         check(self.model_dir is None or Path(self.model_dir).is_dir(), f"model_dir {self.model_dir} is not a folder")
+        check(self.engine != "voxcpm" or self.model_dir is not None, "engine voxcpm needs --model-dir (a VoxCPM checkpoint folder)")
         check(10 <= self.batch_window_ms <= 100, f"batch_window_ms must be 10-100, not {self.batch_window_ms}")
         check(1 <= self.max_batch_size <= 256, f"max_batch_size must be 1-256, not {self.max_batch_size}")
         check(1 <= self.max_queue_size <= 100_000, f"max_queue_size must be 1-100000, not {self.max_queue_size}")

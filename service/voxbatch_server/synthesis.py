@@ -110,7 +110,7 @@ class Synthesizer:
     # -- public API -------------------------------------------------------------------------
 
     async def synthesize(self, request: SynthesisRequest, deadline: float | None = None) -> SynthesisResult:
-        plan = await self._plan(request)
+        plan = await self._plan(request, stream=False)
         with request_context(plan.request_id):
             jobs = await self._start(plan, deadline)
             try:
@@ -139,7 +139,7 @@ class Synthesizer:
 
     async def stream(self, request: SynthesisRequest, deadline: float | None = None) -> AsyncIterator[StreamPiece]:
         check_streamable(request.encoding)
-        plan = await self._plan(request)
+        plan = await self._plan(request, stream=True)
         with request_context(plan.request_id):
             jobs = await self._start(plan, deadline)
             encoder = StreamEncoder(request.encoding, plan.rate)
@@ -177,7 +177,7 @@ class Synthesizer:
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _plan(self, request: SynthesisRequest) -> _Plan:
+    async def _plan(self, request: SynthesisRequest, stream: bool) -> _Plan:
         started = time.perf_counter()
         request_id = request.request_id or uuid.uuid4().hex[:16]
         info = self.engine.info
@@ -196,7 +196,7 @@ class Synthesizer:
                 decode_reference, request.reference, self.settings.max_reference_seconds
             )
         sentences = split_sentences(text, self.settings.max_sentence_chars)
-        tasks = [SpeechTask(s.text, voice, request.params, reference) for s in sentences]
+        tasks = [SpeechTask(s.text, voice, request.params, reference, stream) for s in sentences]
         return _Plan(request, request_id, sentences, tasks, rate, started)
 
     def _check_params(self, request: SynthesisRequest) -> None:

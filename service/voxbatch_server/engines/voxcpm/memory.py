@@ -1,0 +1,66 @@
+"""Memory estimates of a padded VoxCPM batch, from the model's own shapes.
+
+What a batch adds on top of the weights: the KV caches of both LMs for every position of the
+padded batch, the prefill activations (including attention scores when attention is not
+fused), the per-step activations of the DiT over both guidance branches, and the VAE decode of
+one window (streamed pieces are smaller than that).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from .config import VoxCPMConfig
+from .vae_decode import CONTEXT_FRAMES, WINDOW_FRAMES
+
+# Live float tensors per element of a layer's widest activation during a forward pass
+# (input, output, the SwiGLU pair, norms), measured as a multiple of the widest tensor.
+ACTIVATION_FACTOR = 4
+# The VAE decoder keeps several tensors of each stage alive (Snake temporaries, residuals).
+VAE_FACTOR = 3
+FIXED_BYTES = 64 << 20  # allocator slack, tokenizer and bookkeeping
+
+
+@dataclass(frozen=True)
+class RowShape:
+    prefill: int  # tokens + audio-start + prompt patches
+    max_patches: int
+
+
+class MemoryModel:
+    def __init__(self, config: VoxCPMConfig, dtype_bytes: int, fused_attention: bool) -> None:
+        self.config = config
+        self.dtype_bytes = dtype_bytes
+        self.fused_attention = fused_attention
+        lm = config.lm_config
+        layers = lm.num_hidden_layers + config.residual_lm_num_layers
+        self.kv_bytes_per_position = 2 * layers * lm.num_key_value_heads * lm.head_dim * dtype_bytes
+        vae = config.audio_vae_config
+        floats_per_frame = vae.decoder_dim + sum(
+            (vae.decoder_dim // 2 ** (i + 1)) * math.prod(vae.decoder_rates[: i + 1]) for i in range(len(vae.decoder_rates))
+        )
+        self.vae_bytes_per_frame = floats_per_frame * 4 * VAE_FACTOR
+
+    def batch_bytes(self, rows: list[RowShape]) -> int:
+        if not rows:
+            return 0
+        cfg, lm = self.config, self.config.lm_config
+        b = len(rows)
+        width = max(r.prefill for r in rows)
+        positions = width + max(r.max_patches for r in rows) + 1
+        kv = b * positions * self.kv_bytes_per_position
+        widest = max(lm.intermediate_size * 2, lm.hidden_size * 4)
+        prefill = b * width * widest * self.dtype_bytes * ACTIVATION_FACTOR
+        if not self.fused_attention:
+            prefill += b * lm.num_attention_heads * width * width * 4
+        dit = cfg.dit_config
+        dit_tokens = 2 * b * (1 + 2 * cfg.patch_size)
+        step = dit_tokens * max(dit.ffn_dim * 2, dit.hidden_dim * 4) * self.dtype_bytes * ACTIVATION_FACTOR
+        frames = min(WINDOW_FRAMES + CONTEXT_FRAMES, max(r.max_patches for r in rows) * cfg.patch_size)
+        vae = b * frames * self.vae_bytes_per_frame
+        return FIXED_BYTES + kv + max(prefill, step + vae)
+
+    def vae_bytes_per_second(self) -> float:
+        frames_per_second = self.config.audio_vae_config.sample_rate / math.prod(self.config.audio_vae_config.encoder_rates)
+        return self.vae_bytes_per_frame * frames_per_second

@@ -1,0 +1,140 @@
+"""Batched generation equals unbatched generation, row by row, and the engine's guards hold."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from voxbatch_server.engines.voxcpm.generate import generate
+from voxbatch_server.engines.voxcpm.vae_decode import decode_latents
+
+from .conftest import reference, task
+
+TEXTS = [
+    "Hi.",
+    "Numbers like 42 are read aloud, too!",
+    "How are you today? Fine, thank you, and you?",
+    "Batching requests makes speech faster when many people speak at once.",
+]
+
+
+def requests(engine, texts=TEXTS, seeds=(11, 22, 33, 44), **kw):
+    return [engine.prepare(task(t, seed=s, **kw)).request for t, s in zip(texts, seeds)]
+
+
+@pytest.fixture(scope="module")
+def alone_and_batched(tiny_engine):
+    reqs = requests(tiny_engine)
+    alone = [generate(tiny_engine._net, [r])[0] for r in reqs]
+    batched = generate(tiny_engine._net, reqs)
+    return reqs, alone, batched
+
+
+def test_rows_have_different_lengths_so_rows_leave_the_batch_early(alone_and_batched):
+    reqs, alone, _ = alone_and_batched
+    caps = [r.max_patches for r in reqs]
+    assert len(set(caps)) == len(caps)
+    assert [len(a.patches) for a in alone] == caps
+
+
+def test_each_row_of_a_batch_equals_that_request_alone(alone_and_batched):
+    _, alone, batched = alone_and_batched
+    for a, b in zip(alone, batched):
+        np.testing.assert_allclose(b.patches.numpy(), a.patches.numpy(), atol=1e-5)
+        np.testing.assert_allclose(b.audio.numpy(), a.audio.numpy(), atol=1e-6)
+
+
+def test_padding_never_leaks_between_rows(tiny_engine):
+    short = requests(tiny_engine, ["Hi."], (5,))[0]
+    with_short = generate(tiny_engine._net, [short, requests(tiny_engine, ["Ok."], (6,))[0]])[0]
+    with_long = generate(tiny_engine._net, [short, requests(tiny_engine, [TEXTS[3] * 2], (7,))[0]])[0]
+    np.testing.assert_allclose(with_short.patches.numpy(), with_long.patches.numpy(), atol=1e-5)
+
+
+def test_seed_and_cfg_are_per_row(tiny_engine):
+    same_seed = [tiny_engine.prepare(task(TEXTS[1], seed=3, cfg_value=c)).request for c in (1.0, 3.0)]
+    rows = generate(tiny_engine._net, same_seed)
+    assert not np.allclose(rows[0].patches.numpy(), rows[1].patches.numpy(), atol=1e-3)
+    for req, row in zip(same_seed, rows):
+        np.testing.assert_allclose(generate(tiny_engine._net, [req])[0].patches.numpy(), row.patches.numpy(), atol=1e-5)
+
+
+def test_temperature_zero_is_deterministic_whatever_the_seed(tiny_engine):
+    cold = [generate(tiny_engine._net, [r])[0] for r in requests(tiny_engine, [TEXTS[1]] * 2, (1, 2), temperature=0.0)]
+    np.testing.assert_array_equal(cold[0].audio.numpy(), cold[1].audio.numpy())
+    warm = generate(tiny_engine._net, requests(tiny_engine, [TEXTS[1]] * 2, (1, 2)))
+    assert not np.allclose(warm[0].audio.numpy(), warm[1].audio.numpy())
+
+
+def streamed(engine, window):
+    req = engine.prepare(task(TEXTS[1], seed=9, stream=True)).request
+    pieces: list[np.ndarray] = []
+    row = generate(engine._net, [req], on_piece=lambda i, s: pieces.append(s.numpy()), stream_window=window)[0]
+    assert len(pieces) == len(row.patches)
+    assert all(len(p) == engine._net.patch_samples for p in pieces)
+    return np.stack(pieces), row.audio.numpy().reshape(len(pieces), -1)
+
+
+def test_streamed_pieces_join_into_the_whole_audio_up_to_the_joins(tiny_engine):
+    pieces, whole = streamed(tiny_engine, window=3)  # upstream's window
+    error = np.sqrt(np.mean((pieces - whole) ** 2, axis=0))  # by position inside a piece
+    quarter = pieces.shape[1] // 4
+    assert error[:quarter].mean() > 1.5 * error[-quarter:].mean()  # the differences sit at the joins
+    assert np.sqrt(np.mean((pieces - whole) ** 2)) < 0.25 * np.sqrt(np.mean(whole**2))
+
+
+def test_a_window_covering_the_decoder_makes_streaming_exact(tiny_engine):
+    pieces, whole = streamed(tiny_engine, window=6)
+    np.testing.assert_allclose(pieces, whole, atol=1e-7)
+
+
+def test_a_cancelled_row_is_dropped_and_the_others_finish_unchanged(tiny_engine):
+    reqs = requests(tiny_engine, TEXTS[1:3], (4, 5))
+    rows = generate(tiny_engine._net, reqs, cancelled=lambda i: i == 0)
+    assert rows[0] is None
+    np.testing.assert_allclose(rows[1].patches.numpy(), generate(tiny_engine._net, [reqs[1]])[0].patches.numpy(), atol=1e-5)
+
+
+def test_runaway_generation_is_capped_and_flagged(tiny_engine, tmp_path):
+    from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+    from voxbatch_server.engines.voxcpm.random_checkpoint import write_checkpoint
+
+    work = tiny_engine.prepare(task(TEXTS[0], seed=1))
+    capped = tiny_engine.run_batch([work])[0]
+    assert capped.length_capped
+    assert len(capped.samples) == work.request.max_patches * tiny_engine._net.patch_samples
+    stopping = VoxCPMEngine(write_checkpoint(tmp_path / "early", stop="early"), device="cpu")
+    early = stopping.run_batch([stopping.prepare(task(TEXTS[0], seed=1))])[0]
+    assert not early.length_capped
+    assert len(early.samples) == 4 * stopping._net.patch_samples  # stops at the first step allowed
+
+
+def test_windowed_vae_decode_equals_decoding_at_once(tiny_engine):
+    vae = tiny_engine._net.audio_vae
+    z = torch.randn(16, 300, generator=torch.Generator().manual_seed(0)) * 0.5
+    with torch.inference_mode():
+        whole = vae.decode(z[None])[0, 0]
+    windowed = decode_latents(vae, [z, z[:, :70]], window=64)
+    np.testing.assert_allclose(windowed[0].numpy(), whole.numpy(), atol=1e-6)
+    np.testing.assert_allclose(windowed[1].numpy(), whole[: 70 * vae.hop_length].numpy(), atol=1e-6)
+
+
+def test_reference_prompts_are_encoded_once(tiny_engine, monkeypatch):
+    calls = []
+    original = tiny_engine._net.audio_vae.encode
+    monkeypatch.setattr(tiny_engine._net.audio_vae, "encode", lambda x: calls.append(1) or original(x))
+    ref = reference("A different transcript. ")
+    first = tiny_engine.prepare(task(TEXTS[1], reference=ref))
+    second = tiny_engine.prepare(task(TEXTS[2], reference=ref))
+    assert len(calls) == 1
+    assert first.request.prompt_feats is second.request.prompt_feats
+    assert first.request.prompt_feats.shape[1:] == (4, 16)
+
+
+def test_cloned_rows_batch_with_plain_rows(tiny_engine):
+    ref = reference()
+    reqs = [tiny_engine.prepare(task(TEXTS[1], seed=2, reference=ref)).request, *requests(tiny_engine, TEXTS[2:3], (3,))]
+    batched = generate(tiny_engine._net, reqs)
+    for req, row in zip(reqs, batched):
+        np.testing.assert_allclose(generate(tiny_engine._net, [req])[0].patches.numpy(), row.patches.numpy(), atol=1e-5)

@@ -1,0 +1,49 @@
+"""The memory estimate the batcher budgets with, against what a batch really takes on the CPU."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+from voxbatch_server.engines.voxcpm.memory import MemoryModel, RowShape
+from voxbatch_server.engines.voxcpm.random_checkpoint import VOXCPM_1_5
+from voxbatch_server.engines.voxcpm.config import VoxCPMConfig
+
+
+def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import json, resource, torch
+        from pathlib import Path
+        torch.set_num_threads(1)
+        from voxbatch_server.engines.voxcpm.random_checkpoint import write_checkpoint, scaled, TINY
+        from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+        from voxbatch_server.domain import SpeechTask, EngineParams
+        folder = write_checkpoint(Path({str(tmp_path)!r}) / "m", scaled(TINY, hidden=256, layers=4, local_layers=2, vae_dim=256))
+        engine = VoxCPMEngine(folder, device="cpu")
+        text = "Numbers like 42 are read aloud, too!"
+        works = [engine.prepare(SpeechTask(text, "default", EngineParams(seed=i, inference_steps=2))) for i in range(4)]
+        engine.run_batch(works[:1])
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        engine.run_batch(works)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        print(json.dumps({{"measured": peak - base, "estimated": engine.memory_cost(works), "single": engine.memory_cost(works[:1])}}))
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    # What the batch of 4 adds beyond the single run must fit the estimate of the 4-row batch,
+    # and the estimate must not be wildly pessimistic either.
+    print(figures)
+    assert figures["measured"] <= figures["estimated"] <= 4 * max(figures["measured"], figures["single"]), figures
+
+
+def test_estimate_of_the_1_5_shapes_matches_the_published_figures():
+    model = MemoryModel(VoxCPMConfig.from_dict(VOXCPM_1_5), dtype_bytes=2, fused_attention=True)
+    assert model.kv_bytes_per_position == 16 * 1024  # 12 KiB base LM + 4 KiB residual LM
+    assert 60e6 <= model.vae_bytes_per_second() <= 130e6  # about 60-75 MB/s of audio before slack
+    one_minute = RowShape(prefill=200, max_patches=375)
+    assert model.batch_bytes([one_minute] * 8) > 8 * (200 + 375) * 16 * 1024
