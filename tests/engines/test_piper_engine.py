@@ -50,15 +50,20 @@ def test_text_without_pronounceable_content_is_refused(padded):
 def test_memory_estimate_covers_the_measured_peak_without_wild_overestimate():
     script = textwrap.dedent(
         """
-        import json, resource
+        import json
+        def peak_rss():
+            # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the (large) parent.
+            for line in open("/proc/self/status"):
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
         from voxbatch_server.domain import EngineParams, SpeechTask
         from voxbatch_server.engines.piper_engine import PiperEngine
         e = PiperEngine(batch_mode="padded")
         w = e.prepare(SpeechTask("The quick brown fox jumps over the lazy dog near the quiet river bank today", "joe", EngineParams()))
         e.run_batch([e.prepare(SpeechTask("Hi.", "joe", EngineParams()))])
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        base = peak_rss()
         e.run_batch([w] * 6)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        peak = peak_rss()
         print(json.dumps({"measured": peak - base, "estimated": e.memory_cost([w] * 6)}))
         """
     )

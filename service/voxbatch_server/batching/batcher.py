@@ -67,6 +67,15 @@ class BatchSession:
     def size(self) -> int:
         return len(self.items)
 
+    @property
+    def max_size(self) -> int:
+        """The most items a batch may hold (the batcher's max batch size)."""
+        return self._batcher.limits.max_batch_size
+
+    def work_waiting(self) -> bool:
+        """A cheap, lock-free hint that `admit` may find something."""
+        return bool(self._batcher._queue)
+
     def emit(self, index: int, partial: Any) -> None:
         ticket: Ticket = self.items[index].state
         ticket.emitted = True

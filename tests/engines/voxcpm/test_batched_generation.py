@@ -138,3 +138,21 @@ def test_cloned_rows_batch_with_plain_rows(tiny_engine):
     batched = generate(tiny_engine._net, reqs)
     for req, row in zip(reqs, batched):
         np.testing.assert_allclose(generate(tiny_engine._net, [req])[0].patches.numpy(), row.patches.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("joining_text", ["Ok.", TEXTS[3] + " " + TEXTS[2]], ids=["shorter-prompt", "longer-prompt"])
+def test_a_row_joining_a_running_batch_gets_the_audio_it_gets_alone(tiny_engine, joining_text):
+    """Continuous batching: rows admitted between steps (with shorter or longer prompts than the
+    running rows, so the caches are re-aligned) change nothing for anyone."""
+    first = requests(tiny_engine, TEXTS[1:3], (8, 9))
+    joining = requests(tiny_engine, [joining_text], (10,))[0]
+    calls = []
+
+    def admit(room):
+        calls.append(room)
+        return [joining] if len(calls) == 3 else []
+
+    rows = generate(tiny_engine._net, first, admit=admit, max_rows=4)
+    assert len(rows) == 3 and calls[:3] == [2, 2, 2]
+    for req, row in zip([*first, joining], rows):
+        np.testing.assert_allclose(row.patches.numpy(), generate(tiny_engine._net, [req])[0].patches.numpy(), atol=1e-5)

@@ -84,3 +84,25 @@ def test_streaming_yields_160_ms_pieces_as_generation_runs(voxcpm_server):
     assert chunks[-1].final
     joined = join_chunks(chunks)
     assert len(joined.to_numpy()) == pytest.approx(sum(c.duration_seconds for c in chunks) * 44100, abs=2)
+
+
+def test_a_request_arriving_mid_generation_joins_the_running_batch(tiny_engine):
+    long_text = "Batching requests makes speech faster when many people speak at once."
+    with ServerThread(tiny_engine, cache_mb=0) as server, Client(server.target) as client:
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(client.synthesize, long_text, seed=1, inference_steps=2)
+            _wait(lambda: server.batcher.running_batches == 1)
+            second = client.synthesize("Hi.", seed=2, inference_steps=2)
+            first = first.result(120)
+        assert server.batcher.stats.batches == 1  # one batch served both: the second joined it
+        assert second.timings.batch_size == first.timings.batch_size == 2
+        assert second.timings.total_seconds < first.timings.total_seconds
+
+
+def _wait(predicate, timeout=30.0):
+    import time
+
+    end = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < end, "condition not reached in time"
+        time.sleep(0.005)

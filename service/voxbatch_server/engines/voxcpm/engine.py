@@ -117,10 +117,19 @@ class VoxCPMEngine(Engine):
             if session is not None:
                 session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate))
 
-        cancelled = (lambda i: session.cancelled(i)) if session is not None else None
+        cancelled = admit = None
+        if session is not None:
+            cancelled = session.cancelled
+
+            def admit(room: int) -> list:
+                # Continuous batching: compatible requests that arrived while this batch runs
+                # join it between generation steps instead of waiting for it to finish.
+                return [w.request for w in session.admit(room)] if session.work_waiting() else []
+
         try:
             rows = generate(
-                self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, stream_window=self.stream_window
+                self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
+                max_rows=session.max_size if session is not None else None, stream_window=self.stream_window,
             )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from .minicpm import KVCache
 from .model import VoxCPMNetwork
 from .vae_decode import decode_latents
 
@@ -50,27 +51,44 @@ class _Row:
     generator: torch.Generator
     patches: list[torch.Tensor] = field(default_factory=list)  # each (P, D)
     context: int = 0  # prompt patches prepended for decoding
+    steps: int = 0  # patches generated so far
     done: bool = False
     capped: bool = False
 
 
-@torch.inference_mode()
-def generate(
-    net: VoxCPMNetwork,
-    requests: Sequence[RowRequest],
-    *,
-    on_piece: Callable[[int, torch.Tensor], None] | None = None,
-    cancelled: Callable[[int], bool] | None = None,
-    stream_window: int = STREAM_CONTEXT_PATCHES,
-) -> list[RowResult | None]:
-    """Generate every row; `on_piece(i, samples)` receives the newest 160 ms of streaming rows
-    after each step; rows for which `cancelled(i)` turns true are dropped (result None)."""
+@dataclass
+class _State:
+    """The running batch: its rows and what the next step needs, one entry per active row."""
+
+    rows: list[_Row]
+    lm_cache: KVCache
+    res_cache: KVCache
+    lm_hidden: torch.Tensor  # (B, H)
+    res_hidden: torch.Tensor  # (B, H)
+    condition: torch.Tensor  # (B, P, D): the previous patch
+
+    def keep(self, index: list[int]) -> None:
+        rows = torch.tensor(index, device=self.lm_hidden.device, dtype=torch.long)
+        self.lm_cache.select(rows)
+        self.res_cache.select(rows)
+        self.lm_hidden, self.res_hidden, self.condition = self.lm_hidden[rows], self.res_hidden[rows], self.condition[rows]
+        self.rows = [self.rows[i] for i in index]
+
+    def join(self, other: _State) -> None:
+        self.lm_cache = KVCache.join(self.lm_cache, other.lm_cache)
+        self.res_cache = KVCache.join(self.res_cache, other.res_cache)
+        self.lm_hidden = torch.cat([self.lm_hidden, other.lm_hidden])
+        self.res_hidden = torch.cat([self.res_hidden, other.res_hidden])
+        self.condition = torch.cat([self.condition, other.condition])
+        self.rows += other.rows
+
+
+def _prefill(net: VoxCPMNetwork, rows: list[_Row]) -> _State:
+    """Run the prompt of every row through both LMs, left-padded to a common width."""
     param = next(net.base_lm.parameters())
     device, dtype = param.device, param.dtype
     patch, dim = net.config.patch_size, net.config.feat_dim
-    rows = [_Row(i, r, torch.Generator(device=device).manual_seed(int(r.seed))) for i, r in enumerate(requests)]
-
-    # -- prefill ---------------------------------------------------------------------------
+    requests = [r.request for r in rows]
     lengths = [len(r.tokens) + (0 if r.prompt_feats is None else r.prompt_feats.shape[0]) for r in requests]
     width = max(lengths)
     pad = torch.tensor([width - n for n in lengths], device=device)
@@ -78,15 +96,15 @@ def generate(
     feats = torch.zeros(len(rows), width, patch, dim, dtype=dtype, device=device)
     is_text = torch.zeros(len(rows), width, dtype=torch.bool, device=device)
     is_audio = torch.zeros_like(is_text)
-    for row, n in zip(rows, lengths):
+    for i, (row, n) in enumerate(zip(rows, lengths)):
         start = width - n
         tokens = torch.tensor(row.request.tokens, dtype=torch.long, device=device)
-        ids[row.index, start : start + len(tokens)] = tokens
-        is_text[row.index, start : start + len(tokens)] = True
+        ids[i, start : start + len(tokens)] = tokens
+        is_text[i, start : start + len(tokens)] = True
         prompt = row.request.prompt_feats
         if prompt is not None and prompt.shape[0]:
-            feats[row.index, width - prompt.shape[0] :] = prompt.to(device=device, dtype=dtype)
-            is_audio[row.index, width - prompt.shape[0] :] = True
+            feats[i, width - prompt.shape[0] :] = prompt.to(device=device, dtype=dtype)
+            is_audio[i, width - prompt.shape[0] :] = True
             row.context = min(STREAM_CONTEXT_PATCHES - 1, prompt.shape[0])
             row.patches = list(prompt[-row.context :].to(device=device, dtype=dtype))
 
@@ -99,14 +117,46 @@ def generate(
     enc, lm_cache = net.base_lm.prefill(embeds, pad, capacity)
     enc = torch.where(is_audio.unsqueeze(-1), net.fsq_layer(enc), torch.where(is_text.unsqueeze(-1), enc, 0))
     res, res_cache = net.residual_lm.prefill(enc + torch.where(is_audio.unsqueeze(-1), feat_embeds, 0), pad, capacity)
-    lm_hidden, res_hidden = enc[:, -1], res[:, -1]
-    condition = feats[:, -1]  # (B, P, D): the last prompt patch, or zeros
+    return _State(list(rows), lm_cache, res_cache, enc[:, -1], res[:, -1], feats[:, -1])
 
-    # -- steps -----------------------------------------------------------------------------
-    active = list(rows)
-    step = 0
-    while active:
-        mu = net.dit_condition(lm_hidden, res_hidden)
+
+@torch.inference_mode()
+def generate(
+    net: VoxCPMNetwork,
+    requests: Sequence[RowRequest],
+    *,
+    on_piece: Callable[[int, torch.Tensor], None] | None = None,
+    cancelled: Callable[[int], bool] | None = None,
+    admit: Callable[[int], Sequence[RowRequest]] | None = None,
+    max_rows: int | None = None,
+    stream_window: int = STREAM_CONTEXT_PATCHES,
+) -> list[RowResult | None]:
+    """Generate every row and return one result per row, in order.
+
+    `on_piece(i, samples)` receives the newest 160 ms of streaming rows after each step; rows
+    for which `cancelled(i)` turns true are dropped (result None). Between steps, `admit(n)` may
+    return up to n more requests (continuous batching): they are prefilled, join the running
+    batch, and get the next indices; the batch never exceeds `max_rows`.
+    """
+    param = next(net.base_lm.parameters())
+    device, dtype = param.device, param.dtype
+    patch, dim = net.config.patch_size, net.config.feat_dim
+    rows: list[_Row] = []
+
+    def new_rows(batch: Sequence[RowRequest]) -> list[_Row]:
+        made = [_Row(len(rows) + i, r, torch.Generator(device=device).manual_seed(int(r.seed))) for i, r in enumerate(batch)]
+        rows.extend(made)
+        return made
+
+    state = _prefill(net, new_rows(requests))
+    max_rows = max_rows or len(requests)
+    while state.rows:
+        if admit is not None and len(state.rows) < max_rows:
+            joining = admit(max_rows - len(state.rows))
+            if joining:
+                state.join(_prefill(net, new_rows(joining)))
+        active = state.rows
+        mu = net.dit_condition(state.lm_hidden, state.res_hidden)
         noise = torch.cat(
             [
                 torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=dtype) * r.request.temperature
@@ -114,37 +164,30 @@ def generate(
             ]
         )
         new = net.feat_decoder(
-            mu, condition.transpose(1, 2).contiguous(), noise, active[0].request.steps,
+            mu, state.condition.transpose(1, 2).contiguous(), noise, active[0].request.steps,
             [r.request.cfg_value for r in active],
         ).transpose(1, 2)  # (B, P, D)
         current = net.encode_patches(new.unsqueeze(1))[:, 0]  # (B, H)
-        stop = net.stop_logits(lm_hidden).argmax(dim=-1).tolist()
+        stop = net.stop_logits(state.lm_hidden).argmax(dim=-1).tolist()
         for i, row in enumerate(active):
             row.patches.append(new[i])
-            if step > MIN_PATCHES and stop[i] == 1:
+            if row.steps > MIN_PATCHES and stop[i] == 1:
                 row.done = True
-            elif step + 1 >= row.request.max_patches:
+            elif row.steps + 1 >= row.request.max_patches:
                 row.done = row.capped = True
+            row.steps += 1
         if on_piece is not None:
             _emit_stream_pieces(net, [r for r in active if r.request.stream], on_piece, stream_window)
-        keep = [
-            i for i, r in enumerate(active)
-            if not r.done and not (cancelled is not None and cancelled(r.index))
-        ]
+        state.condition = new
+        keep = [i for i, r in enumerate(active) if not r.done and not (cancelled is not None and cancelled(r.index))]
         if len(keep) < len(active):
-            index = torch.tensor(keep, device=device, dtype=torch.long)
-            lm_cache.select(index)
-            res_cache.select(index)
-            current, condition = current[index], new[index]
-            active = [active[i] for i in keep]
-        else:
-            condition = new
-        if not active:
+            state.keep(keep)
+            current = current[torch.tensor(keep, device=device, dtype=torch.long)]
+        if not state.rows:
             break
-        positions = lm_cache.length - lm_cache.pad
-        lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, lm_cache))
-        res_hidden = net.residual_lm.step(lm_hidden + current, positions, res_cache)
-        step += 1
+        positions = state.lm_cache.length - state.lm_cache.pad
+        state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
+        state.res_hidden = net.residual_lm.step(state.lm_hidden + current, positions, state.res_cache)
 
     # -- decode ----------------------------------------------------------------------------
     finished = [r for r in rows if r.done]

@@ -160,6 +160,25 @@ class KVCache:
         """Keep only `rows` (finished rows leave the batch)."""
         self.k, self.v, self.pad = self.k[:, rows], self.v[:, rows], self.pad[rows]
 
+    def extend(self, left: int, capacity: int) -> None:
+        """Shift the filled part right by `left` empty slots (more padding for every row) and
+        grow the capacity, so rows prefilled with another length can join."""
+        right = capacity - self.capacity - left
+        if left or right > 0:
+            self.k = F.pad(self.k, (0, 0, left, max(right, 0)))
+            self.v = F.pad(self.v, (0, 0, left, max(right, 0)))
+            self.pad = self.pad + left
+            self.length += left
+
+    @staticmethod
+    def join(a: KVCache, b: KVCache) -> KVCache:
+        """One cache holding the rows of both, aligned at their write position."""
+        length = max(a.length, b.length)
+        capacity = length + max(a.capacity - a.length, b.capacity - b.length)
+        a.extend(length - a.length, capacity)
+        b.extend(length - b.length, capacity)
+        return KVCache(torch.cat([a.k, b.k], dim=1), torch.cat([a.v, b.v], dim=1), torch.cat([a.pad, b.pad]), length)
+
     def step_mask(self) -> torch.Tensor:
         index = torch.arange(self.capacity, device=self.k.device)
         valid = (index[None, :] >= self.pad[:, None]) & (index[None, :] <= self.length)
