@@ -1,11 +1,16 @@
-"""A small in-memory LRU cache of synthesised sentences, bounded by bytes."""
+"""The result cache: synthesised sentences by content key. ResultCache is the in-memory LRU
+(the default); cache_redis.RedisCache shares results between replicas. The pipeline uses either
+through `lookup` and `store`, which never raise: a cache that fails is a cache that misses.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from .domain import EngineAudio, SpeechTask
 
@@ -28,9 +33,30 @@ def cache_key(engine: str, model: str, task: SpeechTask) -> str:
 class CacheStats:
     hits: int = 0
     misses: int = 0
+    errors: int = 0  # lookups or stores that failed (a remote cache out of reach)
+
+
+class Cache(Protocol):
+    """What the synthesis pipeline needs from a result cache."""
+
+    backend: str  # "memory" or "redis", for metrics
+    stats: CacheStats
+
+    async def lookup(self, keys: Sequence[str]) -> list[EngineAudio | None]:
+        """The cached audio of each key, None where there is none (or the cache failed)."""
+
+    async def store(self, key: str, audio: EngineAudio) -> None:
+        """Keep a result; failures are counted, never raised."""
+
+    async def close(self) -> None:
+        """Release connections."""
 
 
 class ResultCache:
+    """In-memory LRU bounded by bytes, one per process."""
+
+    backend = "memory"
+
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.stats = CacheStats()
@@ -65,3 +91,12 @@ class ResultCache:
             while self._bytes > self.max_bytes:
                 _, evicted = self._items.popitem(last=False)
                 self._bytes -= evicted.samples.nbytes
+
+    async def lookup(self, keys: Sequence[str]) -> list[EngineAudio | None]:
+        return [self.get(key) for key in keys]
+
+    async def store(self, key: str, audio: EngineAudio) -> None:
+        self.put(key, audio)
+
+    async def close(self) -> None:
+        pass

@@ -1,4 +1,9 @@
-"""Logging set-up: one request id on every line logged while a request is served."""
+"""Logging set-up: one request id on every line logged while a request is served.
+
+With `--log-json` every line is one JSON object: time, level, logger, request_id, message, plus
+the structured fields a call site passes with `extra=` (batch_id, batch_size, queue_wait_s,
+memory_estimate_bytes, outcome, ...), so log pipelines can filter on them without parsing text.
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,10 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is a field.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id"}
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {
@@ -38,9 +47,12 @@ class _JsonFormatter(logging.Formatter):
             "request_id": getattr(record, "request_id", "-"),
             "message": record.getMessage(),
         }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def configure_logging(level: str = "info", json_lines: bool = False) -> None:

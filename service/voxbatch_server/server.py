@@ -1,4 +1,4 @@
-"""Assembles and runs the gRPC server: engine, batcher, cache, pipeline, health, reflection."""
+"""Assembles and runs the gRPC server: engine, batcher, cache, pipeline, health, reflection, metrics."""
 
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ from voxbatch.tts.v1 import tts_pb2, tts_pb2_grpc
 
 from . import __version__
 from .batching import Batcher, BatchLimits
-from .cache import ResultCache
+from .cache import Cache, ResultCache
 from .engines import Engine
 from .grpc_api.servicer import TtsServicer
+from .grpc_api.status import UndecodableRequests
 from .logs import configure_logging
+from .metrics import Metrics
 from .settings import Settings
 from .synthesis import Synthesizer
 
@@ -37,16 +39,36 @@ class RunningServer:
     synthesizer: Synthesizer
     health: health.HealthServicer
     settings: Settings
+    metrics: Metrics
+    metrics_port: int | None = None  # where /metrics is served; None when off
+    cache: Cache | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new calls, let in-flight ones finish within `grace`, then stop."""
         grace = self.settings.shutdown_grace_s if grace is None else grace
         log.info("shutting down: draining in-flight work for up to %.0f s", grace)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace)
-        await self.batcher.drain(timeout=1.0)
+        # Drain the batcher while gRPC still hands calls to the handlers, so that calls arriving
+        # now are refused with UNAVAILABLE (ShuttingDown) while queued work finishes. gRPC's own
+        # stop cancels (CANCELLED) the calls it has received but not yet handed over.
+        await self.batcher.drain(timeout=grace)
+        await self.server.stop(max(0.5, grace - (loop.time() - started)))
+        self.metrics.close()
+        if self.cache is not None:
+            await self.cache.close()
         self.engine.close()
         log.info("stopped")
+
+
+def make_cache(settings: Settings) -> Cache | None:
+    """Redis when --redis-url is set (shared by replicas), else the in-memory LRU (--cache-mb, 0 = off)."""
+    if settings.redis_url:
+        from .cache_redis import RedisCache
+
+        return RedisCache(settings.redis_url, settings.redis_ttl_s)
+    return ResultCache(settings.cache_mb << 20) if settings.cache_mb else None
 
 
 def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
@@ -68,16 +90,20 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         engine = await asyncio.to_thread(create_engine, settings)
     limits = batch_limits(settings, engine)
     batcher = Batcher(engine, limits, max_queue_size=settings.max_queue_size)
-    cache = ResultCache(settings.cache_mb << 20) if settings.cache_mb else None
+    cache = make_cache(settings)
     synthesizer = Synthesizer(engine, batcher, settings, cache)
+    metrics = Metrics(batcher, cache, engine.info, __version__)
+    batcher.on_batch = metrics.batch_ran
+    synthesizer.on_request = metrics.request_finished
 
     server = grpc.aio.server(
+        interceptors=[UndecodableRequests((SERVICE_NAME,))],
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
         ]
     )
-    tts_pb2_grpc.add_TtsServiceServicer_to_server(TtsServicer(synthesizer, batcher, settings), server)
+    tts_pb2_grpc.add_TtsServiceServicer_to_server(TtsServicer(synthesizer, batcher, settings, metrics), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -86,16 +112,20 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     batcher.start()
     await server.start()
+    metrics_port = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     info = engine.info
     log.info(
         "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, "
-        "budget %d MiB, queue %d",
+        "budget %d MiB, queue %d, cache %s",
         __version__, settings.host, port, info.name, info.model, info.native_sample_rate,
         settings.batch_window_ms, limits.max_batch_size, limits.memory_budget_bytes >> 20, settings.max_queue_size,
+        cache.backend if cache is not None else "off",
     )
-    return RunningServer(server, port, engine, batcher, synthesizer, health_servicer, settings)
+    return RunningServer(
+        server, port, engine, batcher, synthesizer, health_servicer, settings, metrics, metrics_port, cache
+    )
 
 
 async def serve(settings: Settings) -> None:

@@ -50,6 +50,12 @@ class Settings:
     log_level: str = _setting("info", "Log level.", choices=("debug", "info", "warning", "error"))
     log_json: bool = _setting(False, "Log one JSON object per line.")
     piper_batch_mode: str = _setting("auto", "Piper: padded (one ONNX pass), rows, or auto.", choices=("auto", "padded", "rows"))
+    # -- operations: metrics and the shared cache ---------------------------------------------
+    metrics_port: int = _setting(9464, "Port of the Prometheus /metrics endpoint (HTTP, on --host); 0 turns it off.")
+    redis_url: str = _setting(
+        "", "Redis holding the result cache, shared by replicas (redis://host:6379/0); empty: the in-memory cache."
+    )
+    redis_ttl_s: int = _setting(86400, "How long Redis keeps a cached sentence, in seconds.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +79,16 @@ class Settings:
         check(1 <= self.max_reference_seconds <= 600, f"max_reference_seconds must be 1-600, not {self.max_reference_seconds}")
         check(self.cache_mb >= 0, f"cache_mb must be 0 or more, not {self.cache_mb}")
         check(self.shutdown_grace_s >= 0, f"shutdown_grace_s must be 0 or more, not {self.shutdown_grace_s}")
+        check(0 <= self.metrics_port <= 65535, f"metrics_port must be 0-65535 (0 turns metrics off), not {self.metrics_port}")
+        check(
+            self.metrics_port == 0 or self.metrics_port != self.port,
+            f"metrics_port and port must differ, both are {self.port}",
+        )
+        check(
+            not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
+            f"redis_url must start with redis://, rediss:// or unix://, not {self.redis_url!r}",
+        )
+        check(1 <= self.redis_ttl_s <= 365 * 86400, f"redis_ttl_s must be 1-31536000, not {self.redis_ttl_s}")
         for f in fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)

@@ -10,7 +10,7 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +20,7 @@ from .audio.reference import decode_reference
 from .audio.resample import resample
 from .batching import Batcher
 from .batching.batcher import Ticket
-from .cache import ResultCache, cache_key
+from .cache import Cache, cache_key
 from .domain import EngineAudio, SpeechTask, SynthesisRequest
 from .engines import Engine
 from .errors import InvalidInput
@@ -69,13 +69,14 @@ class StreamPiece:
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """A finished request, for the server page's latency chart."""
+    """A finished request, for the server page's latency chart and the metrics."""
 
     end_time: float
     total_s: float
     queue_wait_s: float
     streamed: bool
     first_audio_s: float
+    request_id: str = ""
 
 
 @dataclass
@@ -99,13 +100,14 @@ class _Job:
 
 
 class Synthesizer:
-    def __init__(self, engine: Engine, batcher: Batcher, settings: Settings, cache: ResultCache | None = None) -> None:
+    def __init__(self, engine: Engine, batcher: Batcher, settings: Settings, cache: Cache | None = None) -> None:
         self.engine = engine
         self.batcher = batcher
         self.settings = settings
         self.cache = cache
         self._specs = {spec.name: spec for spec in engine.info.parameters}
         self.recent: deque[RequestRecord] = deque(maxlen=1000)
+        self.on_request: Callable[[RequestRecord], None] | None = None  # metrics hook, per finished request
 
     # -- public API -------------------------------------------------------------------------
 
@@ -121,11 +123,12 @@ class Synthesizer:
             native = self.engine.info.native_sample_rate
             data = await asyncio.to_thread(_encode_whole, samples, native, plan.rate, request.encoding)
             timings = _timings(jobs, plan.started)
-            self.recent.append(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s))
+            self._finished(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s, plan.request_id))
             log.info(
                 "synthesized %d sentences, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
                 len(jobs), len(samples) / native, timings.queue_wait_s, timings.batch_size,
                 timings.compute_s, timings.total_s, " (cache)" if timings.cache_hit else "",
+                extra=_log_fields(jobs, timings),
             )
             return SynthesisResult(
                 audio=data,
@@ -167,10 +170,11 @@ class Synthesizer:
                         offset += duration
                         sequence += 1
                 total = _timings(jobs, plan.started)
-                self.recent.append(RequestRecord(time.time(), total.total_s, total.queue_wait_s, True, first_audio_s))
+                self._finished(RequestRecord(time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id))
                 log.info(
                     "streamed %d sentences in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs",
                     len(jobs), sequence, offset, first_audio_s, total.total_s,
+                    extra={**_log_fields(jobs, total), "first_audio_s": round(first_audio_s, 4)},
                 )
             finally:
                 _cancel(jobs)
@@ -213,14 +217,13 @@ class Synthesizer:
     async def _start(self, plan: _Plan, deadline: float | None) -> list[_Job]:
         info = self.engine.info
         jobs = [_Job(key=cache_key(info.name, info.model, task)) for task in plan.tasks]
-        todo = []
-        for job, task in zip(jobs, plan.tasks):
-            job.cached = self.cache.get(job.key) if self.cache else None
-            if job.cached is None:
-                todo.append((job, task))
+        if self.cache is not None:
+            for job, cached in zip(jobs, await self.cache.lookup([job.key for job in jobs])):
+                job.cached = cached
+        todo = [(job, task) for job, task in zip(jobs, plan.tasks) if job.cached is None]
         if todo:
             prepared = await asyncio.to_thread(_prepare_all, self.engine, [task for _, task in todo])
-            tickets = self.batcher.submit_many(prepared, int(plan.request.priority), deadline)
+            tickets = self.batcher.submit_many(prepared, int(plan.request.priority), deadline, request_id=plan.request_id)
             for (job, _), ticket in zip(todo, tickets):
                 job.ticket = ticket
         log.info(
@@ -236,7 +239,7 @@ class Synthesizer:
             else:
                 job.result = await job.ticket.result()
                 if self.cache is not None:
-                    self.cache.put(job.key, job.result)
+                    await self.cache.store(job.key, job.result)
         return job.result
 
     async def _pieces(self, job: _Job) -> AsyncIterator[tuple[np.ndarray, bool, bool]]:
@@ -265,6 +268,26 @@ class Synthesizer:
                 yield piece.samples, piece.length_capped, False
         audio = await self._finish(job)
         yield audio.samples[sent:], audio.length_capped, True
+
+    def _finished(self, record: RequestRecord) -> None:
+        self.recent.append(record)
+        if self.on_request is not None:
+            self.on_request(record)
+
+
+def _log_fields(jobs: Sequence[_Job], timings: RequestTimings) -> dict:
+    """Structured fields of a finished request's log line (see logs.py)."""
+    run = [job.ticket.timings for job in jobs if job.ticket is not None and job.cached is None]
+    return {
+        "outcome": "ok",
+        "sentences": len(jobs),
+        "batch_ids": sorted({t.batch_id for t in run}),
+        "batch_size": timings.batch_size,
+        "queue_wait_s": round(timings.queue_wait_s, 4),
+        "compute_s": round(timings.compute_s, 4),
+        "total_s": round(timings.total_s, 4),
+        "cache_hit": timings.cache_hit,
+    }
 
 
 def _prepare_all(engine: Engine, tasks: Sequence[SpeechTask]) -> list:

@@ -166,7 +166,8 @@ def test_a_failing_request_gets_internal_and_its_batch_neighbours_succeed():
             assert futures["good two"].result(10).duration_seconds > 0
             with pytest.raises(ServerError, match="boom"):
                 futures["poison pill"].result(10)
-        assert ["good one", "poison pill", "good two"] in engine.batches
+        # The three arrived while the engine was blocked, so they shared one batch (in any order).
+        assert sorted(["good one", "poison pill", "good two"]) in [sorted(b) for b in engine.batches]
         assert client.health() == "SERVING"
 
 

@@ -12,7 +12,8 @@ from voxbatch_server.settings import Settings
 
 class ServerThread:
     def __init__(self, engine: Engine, **settings) -> None:
-        self.settings = Settings(host="127.0.0.1", port=0, **settings)
+        # No metrics endpoint unless a test asks for one: servers in one process would compete for the port.
+        self.settings = Settings(**{"host": "127.0.0.1", "port": 0, "metrics_port": 0, **settings})
         self.engine = engine
         self.loop = asyncio.new_event_loop()
         self.running: RunningServer | None = None

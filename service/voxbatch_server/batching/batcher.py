@@ -10,10 +10,8 @@ import asyncio
 import itertools
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..domain import WorkTimings
@@ -27,6 +25,7 @@ from ..errors import (
     VoxbatchError,
 )
 from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
+from .stats import BatcherStats, BatchReport
 
 log = logging.getLogger(__name__)
 
@@ -92,28 +91,14 @@ class BatchSession:
         return [p.payload for p in joined]
 
 
-@dataclass
-class BatcherStats:
-    """Counters and recent batch figures, for server info, metrics and the web UI."""
-
-    batches: int = 0
-    items_run: int = 0
-    split_for_memory: int = 0
-    oom_retries: int = 0
-    isolation_retries: int = 0
-    expired: int = 0
-    cancelled: int = 0
-    rejected_full: int = 0
-    recent: deque = field(default_factory=lambda: deque(maxlen=1000))  # (end time, size, seconds)
-
-
 class Ticket:
     """A caller's handle on one queued work item."""
 
-    def __init__(self, batcher: Batcher, pending: Pending, future: asyncio.Future) -> None:
+    def __init__(self, batcher: Batcher, pending: Pending, future: asyncio.Future, request_id: str = "") -> None:
         self._batcher = batcher
         self._pending = pending
         self.future = future
+        self.request_id = request_id
         self.timings = WorkTimings()
         self.cancelled = False
         self.emitted = False
@@ -151,6 +136,7 @@ class Batcher:
         self.max_queue_size = max_queue_size
         self.clock = clock
         self.stats = BatcherStats()
+        self.on_batch: Callable[[BatchReport], None] | None = None  # metrics hook, called in a worker thread
         self._queue: list[Pending] = []
         self._seq = itertools.count()
         self._batch_ids = itertools.count(1)
@@ -192,10 +178,17 @@ class Batcher:
     def running_batches(self) -> int:
         return self._running
 
+    @property
+    def memory_in_use(self) -> int:
+        """Estimated peak bytes of the batches running now (within limits.memory_budget_bytes)."""
+        return self._in_use
+
     # -- admission --------------------------------------------------------------------------
 
-    def submit_many(self, payloads: Sequence[Any], priority: int, deadline: float | None = None) -> list[Ticket]:
-        """Queue all payloads of one request, or none of them."""
+    def submit_many(
+        self, payloads: Sequence[Any], priority: int, deadline: float | None = None, request_id: str = ""
+    ) -> list[Ticket]:
+        """Queue all payloads of one request, or none of them. `request_id` only labels the logs."""
         if self._closing:
             raise ShuttingDown("the server is shutting down and accepts no new work")
         if len(self._queue) + len(payloads) > self.max_queue_size:
@@ -223,7 +216,7 @@ class Batcher:
                 enqueued_at=now,
                 deadline=deadline,
             )
-            ticket = Ticket(self, pending, self._loop.create_future())
+            ticket = Ticket(self, pending, self._loop.create_future(), request_id)
             pending.state = ticket
             self._queue.append(pending)
             tickets.append(ticket)
@@ -330,7 +323,10 @@ class Batcher:
         self.stats.batches += 1
         self.stats.items_run += size
         self.stats.recent.append((time.time(), size, elapsed))
-        log.info("batch %d ran %d items in %.3fs", session.batch_id, size, elapsed)
+        report = BatchReport.of(session, elapsed, self.limits.memory_budget_bytes)
+        log.info("batch %d ran %d items in %.3fs", session.batch_id, size, elapsed, extra=report.log_fields())
+        if self.on_batch is not None:
+            self.on_batch(report)
         for item, result in zip(session.items, results):
             item.state.timings.batch_size = size
             item.state.timings.batch_id = session.batch_id
@@ -351,7 +347,11 @@ class Batcher:
             self._fail(items[0], TooLarge("the engine ran out of memory on this request even when it ran alone"))
             return
         self.stats.oom_retries += 1
-        log.warning("batch %d of %d items ran out of memory; retrying in halves", session.batch_id, len(items))
+        log.warning(
+            "batch %d of %d items ran out of memory; retrying in halves", session.batch_id, len(items),
+            extra={"batch_id": session.batch_id, "batch_size": len(items), "memory_estimate_bytes": session.cost,
+                   "outcome": "out_of_memory"},
+        )
         middle = len(items) // 2
         for half in (items[:middle], items[middle:]):
             self._run_group(self._sub_session(session, half))
@@ -363,7 +363,10 @@ class Batcher:
             self._fail(items[0], exc if isinstance(exc, VoxbatchError) else EngineFailure(_describe(exc)))
             return
         self.stats.isolation_retries += 1
-        log.warning("batch %d of %d items failed (%s); retrying each alone", session.batch_id, len(items), _describe(exc))
+        log.warning(
+            "batch %d of %d items failed (%s); retrying each alone", session.batch_id, len(items), _describe(exc),
+            extra={"batch_id": session.batch_id, "batch_size": len(items), "outcome": "engine_failure"},
+        )
         for item in items:
             if item.state.emitted:
                 # Audio of this item already reached its caller; running it again would repeat it.

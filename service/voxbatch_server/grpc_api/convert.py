@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Collection
+
+from google.api import httpbody_pb2
 from voxbatch.tts.v1 import tts_pb2 as pb
 
+from ..audio.encoding import MIME_TYPES
 from ..domain import AudioEncoding, EngineParams, Priority, ReferenceClip, SynthesisRequest
 from ..errors import InvalidInput
 
@@ -149,3 +154,60 @@ def server_info_response(
             for r in requests
         ],
     )
+
+
+# -- CreateSpeech: OpenAI's speech request ------------------------------------------------------
+
+# OpenAI's response_format -> (our encoding, sample rate; 0 = the engine's native rate). OpenAI's
+# pcm is headerless 16-bit little-endian at 24 kHz, so clients expect exactly that.
+OPENAI_FORMATS = {
+    "mp3": (AudioEncoding.MP3, 0),
+    "opus": (AudioEncoding.OGG_OPUS, 0),
+    "flac": (AudioEncoding.FLAC, 0),
+    "wav": (AudioEncoding.WAV, 0),
+    "pcm": (AudioEncoding.PCM_S16LE, 24000),
+}
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse"})
+OPENAI_SPEED = (0.25, 4.0)
+
+
+def speech_request(msg: pb.CreateSpeechRequest, voices: Collection[str]) -> SynthesisRequest:
+    """OpenAI's fields onto a synthesis request; `voices` are the engine's voice names."""
+    fmt = msg.response_format.strip().lower() or "mp3"
+    if fmt not in OPENAI_FORMATS:
+        if fmt == "aac":
+            raise InvalidInput("response_format aac is not supported: this server cannot encode AAC; use mp3, opus, flac, wav or pcm")
+        raise InvalidInput(f"unknown response_format {msg.response_format!r}; use mp3, opus, flac, wav or pcm")
+    if msg.stream_format.strip().lower() not in ("", "audio"):
+        raise InvalidInput(f"stream_format {msg.stream_format!r} is not supported; use audio (or leave it out)")
+    encoding, rate = OPENAI_FORMATS[fmt]
+    voice = msg.voice.strip()
+    if voice not in voices and voice.lower() in OPENAI_VOICES:
+        voice = ""  # an OpenAI voice name: the server's default voice
+    speaking_rate = None
+    if msg.HasField("speed"):
+        low, high = OPENAI_SPEED
+        if not (math.isfinite(msg.speed) and low <= msg.speed <= high):
+            raise InvalidInput(f"speed must be between {low:g} and {high:g}, not {msg.speed:g}")
+        if msg.speed != 1.0:
+            speaking_rate = msg.speed
+    return SynthesisRequest(
+        text=msg.input,
+        voice=voice,
+        encoding=encoding,
+        sample_rate_hz=rate,
+        params=EngineParams(speaking_rate=speaking_rate),
+    )
+
+
+def content_type(encoding: AudioEncoding, sample_rate: int) -> str:
+    if encoding is AudioEncoding.PCM_S16LE:
+        return f"audio/pcm;rate={sample_rate};channels=1"
+    if encoding is AudioEncoding.OGG_OPUS:
+        return "audio/ogg;codecs=opus"
+    return MIME_TYPES[encoding]
+
+
+def http_body(result) -> httpbody_pb2.HttpBody:
+    """A synthesis result as raw bytes with their Content-Type (Envoy sends them as the HTTP body)."""
+    return httpbody_pb2.HttpBody(content_type=content_type(result.encoding, result.sample_rate), data=result.audio)

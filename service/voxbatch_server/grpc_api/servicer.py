@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import grpc
+from google.api import httpbody_pb2
 from voxbatch.tts.v1 import tts_pb2 as pb
 from voxbatch.tts.v1 import tts_pb2_grpc
 
@@ -12,6 +13,7 @@ from .. import __version__
 from ..audio.encoding import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from ..batching import Batcher
 from ..logs import request_context
+from ..metrics import Metrics
 from ..settings import Settings
 from ..synthesis import Synthesizer
 from . import convert, status
@@ -23,10 +25,11 @@ def _deadline(context: grpc.aio.ServicerContext) -> float | None:
 
 
 class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
-    def __init__(self, synthesizer: Synthesizer, batcher: Batcher, settings: Settings) -> None:
+    def __init__(self, synthesizer: Synthesizer, batcher: Batcher, settings: Settings, metrics: Metrics | None = None) -> None:
         self._synth = synthesizer
         self._batcher = batcher
         self._settings = settings
+        self.metrics = metrics  # status.py records every call's outcome here
 
     @status.unary
     async def Synthesize(self, request: pb.SynthesizeRequest, context) -> pb.SynthesizeResponse:
@@ -58,3 +61,9 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             batches=list(self._batcher.stats.recent),
             requests=list(self._synth.recent),
         )
+
+    @status.unary
+    async def CreateSpeech(self, request: pb.CreateSpeechRequest, context) -> httpbody_pb2.HttpBody:
+        voices = {v.name for v in self._synth.engine.info.voices}
+        result = await self._synth.synthesize(convert.speech_request(request, voices), _deadline(context))
+        return convert.http_body(result)

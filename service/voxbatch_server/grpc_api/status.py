@@ -1,7 +1,12 @@
-"""The one place where errors become gRPC status codes."""
+"""The one place where errors become gRPC status codes, and where every RPC's outcome is counted.
+
+The decorators below wrap servicer methods; a servicer with a `metrics` attribute (metrics.Metrics,
+or None) gets each call's final status code recorded there.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -30,44 +35,149 @@ STATUS_OF: dict[type[VoxbatchError], grpc.StatusCode] = {
 }
 
 
+# Messages travel in the grpc-message trailer, percent-encoded, and clients drop trailers over
+# 8-16 KiB (the call then fails with RESOURCE_EXHAUSTED). Messages may quote what the client sent
+# (an unknown voice name), so they are cut to a size that always fits: 500 characters.
+MAX_MESSAGE_CHARS = 500
+
+
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     for kind, code in STATUS_OF.items():
         if isinstance(exc, kind):
-            return code, str(exc)
+            return code, _bounded(str(exc))
     return grpc.StatusCode.INTERNAL, "internal server error; the server log has the details"
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+def _bounded(message: str) -> str:
+    """The message, its middle cut out when too long (its end often names what is accepted)."""
+    if len(message) <= MAX_MESSAGE_CHARS:
+        return message
+    keep = MAX_MESSAGE_CHARS - 5
+    return f"{message[: keep * 2 // 3]} ... {message[-(keep - keep * 2 // 3):]}"
+
+
+async def _abort(servicer, rpc: str, request, context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     code, message = status_of(exc)
+    fields = {"rpc": rpc, "outcome": code.name}
+    if getattr(request, "request_id", ""):
+        fields["request_id"] = request.request_id
     if code is grpc.StatusCode.INTERNAL:
-        log.error("failed: %s", message if isinstance(exc, VoxbatchError) else repr(exc), exc_info=not isinstance(exc, VoxbatchError))
+        log.error(
+            "failed: %s", message if isinstance(exc, VoxbatchError) else repr(exc),
+            exc_info=not isinstance(exc, VoxbatchError), extra=fields,
+        )
     else:
-        log.info("refused with %s: %s", code.name, message)
+        log.info("refused with %s: %s", code.name, message, extra=fields)
+    _count(servicer, rpc, code)
     await context.abort(code, message)
 
 
+def _count(servicer, rpc: str, code: grpc.StatusCode) -> None:
+    metrics = getattr(servicer, "metrics", None)
+    if metrics is not None:
+        metrics.rpc_done(rpc, code.name)
+
+
 def unary(method: Callable) -> Callable:
+    rpc = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
-            return await method(self, request, context)
+            response = await method(self, request, context)
+        except asyncio.CancelledError:
+            _count(self, rpc, grpc.StatusCode.CANCELLED)
+            raise
         except Exception as exc:  # noqa: BLE001 - every error gets a status
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            await _abort(context, exc)
+            await _abort(self, rpc, request, context, exc)
+        else:
+            _count(self, rpc, grpc.StatusCode.OK)
+            return response
 
     return wrapper
 
 
 def server_stream(method: Callable[..., AsyncIterator]) -> Callable:
+    rpc = method.__name__
+
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
             async for item in method(self, request, context):
                 yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            _count(self, rpc, grpc.StatusCode.CANCELLED)  # the caller left mid-stream
+            raise
         except Exception as exc:  # noqa: BLE001 - every error gets a status
             if isinstance(exc, grpc.aio.AbortError):
                 raise
-            await _abort(context, exc)
+            await _abort(self, rpc, request, context, exc)
+        else:
+            _count(self, rpc, grpc.StatusCode.OK)
 
     return wrapper
+
+
+class _Undecodable:
+    """Stands in for a request message whose bytes did not parse."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+class UndecodableRequests(grpc.aio.ServerInterceptor):
+    """Answers INVALID_ARGUMENT to request bytes that are not a valid message of the RPC (corrupt
+    or truncated wire format, bad UTF-8 in a string field). Without it, gRPC reports the parse
+    error as UNKNOWN. Applies to the methods of the services named in `services`."""
+
+    def __init__(self, services: tuple[str, ...]) -> None:
+        self._prefixes = tuple(f"/{name}/" for name in services)
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if (
+            handler is None
+            or handler.request_streaming
+            or handler.request_deserializer is None
+            or not handler_call_details.method.startswith(self._prefixes)
+        ):
+            return handler
+        parse = handler.request_deserializer
+
+        def deserialize(data: bytes):
+            try:
+                return parse(data)
+            except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError, or a bad UTF-8 error
+                return _Undecodable(str(exc) or type(exc).__name__)
+
+        async def refuse(request: _Undecodable, context) -> None:
+            log.info("refused with INVALID_ARGUMENT: undecodable request (%s)", request.reason,
+                     extra={"rpc": handler_call_details.method, "outcome": "INVALID_ARGUMENT"})
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, _bounded(f"the request is not a valid message: {request.reason}")
+            )
+
+        if handler.response_streaming:
+            inner = handler.unary_stream
+
+            async def stream_behaviour(request, context):
+                if isinstance(request, _Undecodable):
+                    await refuse(request, context)
+                async for response in inner(request, context):
+                    yield response
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream_behaviour, request_deserializer=deserialize, response_serializer=handler.response_serializer
+            )
+        inner_unary = handler.unary_unary
+
+        async def unary_behaviour(request, context):
+            if isinstance(request, _Undecodable):
+                await refuse(request, context)
+            return await inner_unary(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary_behaviour, request_deserializer=deserialize, response_serializer=handler.response_serializer
+        )

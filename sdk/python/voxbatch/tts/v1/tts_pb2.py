@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19voxbatch/tts/v1/tts.proto\x12\x0fvoxbatch.tts.v1\x1a\x1cgoogle/api/annotations.proto\"3\n\x0eReferenceAudio\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x12\n\ntranscript\x18\x02 \x01(\t\"\xe1\x01\n\x13SynthesisParameters\x12\x16\n\tcfg_value\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x1c\n\x0finference_steps\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x18\n\x0btemperature\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x1a\n\rspeaking_rate\x18\x05 \x01(\x02H\x04\x88\x01\x01\x42\x0c\n\n_cfg_valueB\x12\n\x10_inference_stepsB\x0e\n\x0c_temperatureB\x07\n\x05_seedB\x10\n\x0e_speaking_rate\"\xa9\x02\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x32\n\treference\x18\x03 \x01(\x0b\x32\x1f.voxbatch.tts.v1.ReferenceAudio\x12\x30\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12\x38\n\nparameters\x18\x06 \x01(\x0b\x32$.voxbatch.tts.v1.SynthesisParameters\x12+\n\x08priority\x18\x07 \x01(\x0e\x32\x19.voxbatch.tts.v1.Priority\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x85\x01\n\x10SynthesisTimings\x12\x1a\n\x12queue_wait_seconds\x18\x01 \x01(\x01\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x17\n\x0f\x63ompute_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\"\xe6\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x30\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x03 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x32\n\x07timings\x18\x06 \x01(\x0b\x32!.voxbatch.tts.v1.SynthesisTimings\x12\x15\n\rlength_capped\x18\x07 \x01(\x08\"\xaf\x02\n\x17StreamSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x32\n\treference\x18\x03 \x01(\x0b\x32\x1f.voxbatch.tts.v1.ReferenceAudio\x12\x30\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12\x38\n\nparameters\x18\x06 \x01(\x0b\x32$.voxbatch.tts.v1.SynthesisParameters\x12+\n\x08priority\x18\x07 \x01(\x0e\x32\x19.voxbatch.tts.v1.Priority\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x81\x03\n\x18StreamSynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x10\n\x08sequence\x18\x02 \x01(\x05\x12\x16\n\x0esentence_index\x18\x03 \x01(\x05\x12\x16\n\x0esentence_count\x18\x04 \x01(\x05\x12\x12\n\ntext_start\x18\x05 \x01(\x05\x12\x10\n\x08text_end\x18\x06 \x01(\x05\x12\x1c\n\x14\x61udio_offset_seconds\x18\x07 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x01\x12\r\n\x05\x66inal\x18\t \x01(\x08\x12\x30\n\x08\x65ncoding\x18\n \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x0b \x01(\x05\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12\x32\n\x07timings\x18\r \x01(\x0b\x32!.voxbatch.tts.v1.SynthesisTimings\x12\x15\n\rlength_capped\x18\x0e \x01(\x08\"\x13\n\x11ListVoicesRequest\"Y\n\x05Voice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0esample_rate_hz\x18\x04 \x01(\x05\"S\n\x12ListVoicesResponse\x12&\n\x06voices\x18\x01 \x03(\x0b\x32\x16.voxbatch.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t\"\x16\n\x14GetServerInfoRequest\"k\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07minimum\x18\x02 \x01(\x01\x12\x0f\n\x07maximum\x18\x03 \x01(\x01\x12\x15\n\rdefault_value\x18\x04 \x01(\x01\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x7f\n\x0c\x42\x61tchingInfo\x12\x11\n\twindow_ms\x18\x01 \x01(\x05\x12\x16\n\x0emax_batch_size\x18\x02 \x01(\x05\x12\x16\n\x0emax_queue_size\x18\x03 \x01(\x05\x12\x1b\n\x13memory_budget_bytes\x18\x04 \x01(\x03\x12\x0f\n\x07workers\x18\x05 \x01(\x05\"\x8c\x04\n\x15GetServerInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1d\n\x15native_sample_rate_hz\x18\x04 \x01(\x05\x12\x18\n\x10supports_cloning\x18\x05 \x01(\x08\x12\x32\n\nparameters\x18\x06 \x03(\x0b\x32\x1e.voxbatch.tts.v1.ParameterSpec\x12\x31\n\tencodings\x18\x07 \x03(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x1a\n\x12min_sample_rate_hz\x18\x08 \x01(\x05\x12\x1a\n\x12max_sample_rate_hz\x18\t \x01(\x05\x12\x16\n\x0emax_text_chars\x18\n \x01(\x05\x12/\n\x08\x62\x61tching\x18\x0b \x01(\x0b\x32\x1d.voxbatch.tts.v1.BatchingInfo\x12\x13\n\x0bqueue_depth\x18\x0c \x01(\x05\x12\x17\n\x0frunning_batches\x18\r \x01(\x05\x12\x34\n\x0erecent_batches\x18\x0e \x03(\x0b\x32\x1c.voxbatch.tts.v1.BatchRecord\x12\x37\n\x0frecent_requests\x18\x0f \x03(\x0b\x32\x1e.voxbatch.tts.v1.RequestRecord\"S\n\x0b\x42\x61tchRecord\x12\x1d\n\x15\x65nd_time_unix_seconds\x18\x01 \x01(\x01\x12\x0c\n\x04size\x18\x02 \x01(\x05\x12\x17\n\x0f\x63ompute_seconds\x18\x03 \x01(\x01\"\x90\x01\n\rRequestRecord\x12\x1d\n\x15\x65nd_time_unix_seconds\x18\x01 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x02 \x01(\x01\x12\x1a\n\x12queue_wait_seconds\x18\x03 \x01(\x01\x12\x10\n\x08streamed\x18\x04 \x01(\x08\x12\x1b\n\x13\x66irst_audio_seconds\x18\x05 \x01(\x01*\xb3\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIO_ENCODING_WAV\x10\x01\x12\x17\n\x13\x41UDIO_ENCODING_FLAC\x10\x02\x12\x1b\n\x17\x41UDIO_ENCODING_OGG_OPUS\x10\x03\x12\x16\n\x12\x41UDIO_ENCODING_MP3\x10\x04\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x05*W\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x18\n\x14PRIORITY_INTERACTIVE\x10\x01\x12\x17\n\x13PRIORITY_BACKGROUND\x10\x02\x32\xf0\x03\n\nTtsService\x12p\n\nSynthesize\x12\".voxbatch.tts.v1.SynthesizeRequest\x1a#.voxbatch.tts.v1.SynthesizeResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/synthesize:\x01*\x12\x8b\x01\n\x10StreamSynthesize\x12(.voxbatch.tts.v1.StreamSynthesizeRequest\x1a).voxbatch.tts.v1.StreamSynthesizeResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/synthesize:stream:\x01*0\x01\x12i\n\nListVoices\x12\".voxbatch.tts.v1.ListVoicesRequest\x1a#.voxbatch.tts.v1.ListVoicesResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/voices\x12w\n\rGetServerInfo\x12%.voxbatch.tts.v1.GetServerInfoRequest\x1a&.voxbatch.tts.v1.GetServerInfoResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/server-infob\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19voxbatch/tts/v1/tts.proto\x12\x0fvoxbatch.tts.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x19google/api/httpbody.proto\"3\n\x0eReferenceAudio\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x12\n\ntranscript\x18\x02 \x01(\t\"\xe1\x01\n\x13SynthesisParameters\x12\x16\n\tcfg_value\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12\x1c\n\x0finference_steps\x18\x02 \x01(\x05H\x01\x88\x01\x01\x12\x18\n\x0btemperature\x18\x03 \x01(\x02H\x02\x88\x01\x01\x12\x11\n\x04seed\x18\x04 \x01(\x04H\x03\x88\x01\x01\x12\x1a\n\rspeaking_rate\x18\x05 \x01(\x02H\x04\x88\x01\x01\x42\x0c\n\n_cfg_valueB\x12\n\x10_inference_stepsB\x0e\n\x0c_temperatureB\x07\n\x05_seedB\x10\n\x0e_speaking_rate\"\xa9\x02\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x32\n\treference\x18\x03 \x01(\x0b\x32\x1f.voxbatch.tts.v1.ReferenceAudio\x12\x30\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12\x38\n\nparameters\x18\x06 \x01(\x0b\x32$.voxbatch.tts.v1.SynthesisParameters\x12+\n\x08priority\x18\x07 \x01(\x0e\x32\x19.voxbatch.tts.v1.Priority\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x85\x01\n\x10SynthesisTimings\x12\x1a\n\x12queue_wait_seconds\x18\x01 \x01(\x01\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x17\n\x0f\x63ompute_seconds\x18\x03 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x04 \x01(\x01\x12\x11\n\tcache_hit\x18\x05 \x01(\x08\"\xe6\x01\n\x12SynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x30\n\x08\x65ncoding\x18\x02 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x03 \x01(\x05\x12\x18\n\x10\x64uration_seconds\x18\x04 \x01(\x01\x12\x12\n\nrequest_id\x18\x05 \x01(\t\x12\x32\n\x07timings\x18\x06 \x01(\x0b\x32!.voxbatch.tts.v1.SynthesisTimings\x12\x15\n\rlength_capped\x18\x07 \x01(\x08\"\xaf\x02\n\x17StreamSynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x32\n\treference\x18\x03 \x01(\x0b\x32\x1f.voxbatch.tts.v1.ReferenceAudio\x12\x30\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x05 \x01(\x05\x12\x38\n\nparameters\x18\x06 \x01(\x0b\x32$.voxbatch.tts.v1.SynthesisParameters\x12+\n\x08priority\x18\x07 \x01(\x0e\x32\x19.voxbatch.tts.v1.Priority\x12\x12\n\nrequest_id\x18\x08 \x01(\t\"\x81\x03\n\x18StreamSynthesizeResponse\x12\r\n\x05\x61udio\x18\x01 \x01(\x0c\x12\x10\n\x08sequence\x18\x02 \x01(\x05\x12\x16\n\x0esentence_index\x18\x03 \x01(\x05\x12\x16\n\x0esentence_count\x18\x04 \x01(\x05\x12\x12\n\ntext_start\x18\x05 \x01(\x05\x12\x10\n\x08text_end\x18\x06 \x01(\x05\x12\x1c\n\x14\x61udio_offset_seconds\x18\x07 \x01(\x01\x12\x18\n\x10\x64uration_seconds\x18\x08 \x01(\x01\x12\r\n\x05\x66inal\x18\t \x01(\x08\x12\x30\n\x08\x65ncoding\x18\n \x01(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x16\n\x0esample_rate_hz\x18\x0b \x01(\x05\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12\x32\n\x07timings\x18\r \x01(\x0b\x32!.voxbatch.tts.v1.SynthesisTimings\x12\x15\n\rlength_capped\x18\x0e \x01(\x08\"\x13\n\x11ListVoicesRequest\"Y\n\x05Voice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x15\n\rlanguage_code\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x16\n\x0esample_rate_hz\x18\x04 \x01(\x05\"S\n\x12ListVoicesResponse\x12&\n\x06voices\x18\x01 \x03(\x0b\x32\x16.voxbatch.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t\"\x16\n\x14GetServerInfoRequest\"k\n\rParameterSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07minimum\x18\x02 \x01(\x01\x12\x0f\n\x07maximum\x18\x03 \x01(\x01\x12\x15\n\rdefault_value\x18\x04 \x01(\x01\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x7f\n\x0c\x42\x61tchingInfo\x12\x11\n\twindow_ms\x18\x01 \x01(\x05\x12\x16\n\x0emax_batch_size\x18\x02 \x01(\x05\x12\x16\n\x0emax_queue_size\x18\x03 \x01(\x05\x12\x1b\n\x13memory_budget_bytes\x18\x04 \x01(\x03\x12\x0f\n\x07workers\x18\x05 \x01(\x05\"\x8c\x04\n\x15GetServerInfoResponse\x12\x16\n\x0eserver_version\x18\x01 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\x1d\n\x15native_sample_rate_hz\x18\x04 \x01(\x05\x12\x18\n\x10supports_cloning\x18\x05 \x01(\x08\x12\x32\n\nparameters\x18\x06 \x03(\x0b\x32\x1e.voxbatch.tts.v1.ParameterSpec\x12\x31\n\tencodings\x18\x07 \x03(\x0e\x32\x1e.voxbatch.tts.v1.AudioEncoding\x12\x1a\n\x12min_sample_rate_hz\x18\x08 \x01(\x05\x12\x1a\n\x12max_sample_rate_hz\x18\t \x01(\x05\x12\x16\n\x0emax_text_chars\x18\n \x01(\x05\x12/\n\x08\x62\x61tching\x18\x0b \x01(\x0b\x32\x1d.voxbatch.tts.v1.BatchingInfo\x12\x13\n\x0bqueue_depth\x18\x0c \x01(\x05\x12\x17\n\x0frunning_batches\x18\r \x01(\x05\x12\x34\n\x0erecent_batches\x18\x0e \x03(\x0b\x32\x1c.voxbatch.tts.v1.BatchRecord\x12\x37\n\x0frecent_requests\x18\x0f \x03(\x0b\x32\x1e.voxbatch.tts.v1.RequestRecord\"S\n\x0b\x42\x61tchRecord\x12\x1d\n\x15\x65nd_time_unix_seconds\x18\x01 \x01(\x01\x12\x0c\n\x04size\x18\x02 \x01(\x05\x12\x17\n\x0f\x63ompute_seconds\x18\x03 \x01(\x01\"\x90\x01\n\rRequestRecord\x12\x1d\n\x15\x65nd_time_unix_seconds\x18\x01 \x01(\x01\x12\x15\n\rtotal_seconds\x18\x02 \x01(\x01\x12\x1a\n\x12queue_wait_seconds\x18\x03 \x01(\x01\x12\x10\n\x08streamed\x18\x04 \x01(\x08\x12\x1b\n\x13\x66irst_audio_seconds\x18\x05 \x01(\x01\"\x90\x01\n\x13\x43reateSpeechRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05input\x18\x02 \x01(\t\x12\r\n\x05voice\x18\x03 \x01(\t\x12\x17\n\x0fresponse_format\x18\x04 \x01(\t\x12\x12\n\x05speed\x18\x05 \x01(\x01H\x00\x88\x01\x01\x12\x15\n\rstream_format\x18\x06 \x01(\tB\x08\n\x06_speed*\xb3\x01\n\rAudioEncoding\x12\x1e\n\x1a\x41UDIO_ENCODING_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41UDIO_ENCODING_WAV\x10\x01\x12\x17\n\x13\x41UDIO_ENCODING_FLAC\x10\x02\x12\x1b\n\x17\x41UDIO_ENCODING_OGG_OPUS\x10\x03\x12\x16\n\x12\x41UDIO_ENCODING_MP3\x10\x04\x12\x1c\n\x18\x41UDIO_ENCODING_PCM_S16LE\x10\x05*W\n\x08Priority\x12\x18\n\x14PRIORITY_UNSPECIFIED\x10\x00\x12\x18\n\x14PRIORITY_INTERACTIVE\x10\x01\x12\x17\n\x13PRIORITY_BACKGROUND\x10\x02\x32\xd9\x04\n\nTtsService\x12p\n\nSynthesize\x12\".voxbatch.tts.v1.SynthesizeRequest\x1a#.voxbatch.tts.v1.SynthesizeResponse\"\x19\x82\xd3\xe4\x93\x02\x13\"\x0e/v1/synthesize:\x01*\x12\x8b\x01\n\x10StreamSynthesize\x12(.voxbatch.tts.v1.StreamSynthesizeRequest\x1a).voxbatch.tts.v1.StreamSynthesizeResponse\" \x82\xd3\xe4\x93\x02\x1a\"\x15/v1/synthesize:stream:\x01*0\x01\x12i\n\nListVoices\x12\".voxbatch.tts.v1.ListVoicesRequest\x1a#.voxbatch.tts.v1.ListVoicesResponse\"\x12\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/voices\x12w\n\rGetServerInfo\x12%.voxbatch.tts.v1.GetServerInfoRequest\x1a&.voxbatch.tts.v1.GetServerInfoResponse\"\x17\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/server-info\x12g\n\x0c\x43reateSpeech\x12$.voxbatch.tts.v1.CreateSpeechRequest\x1a\x14.google.api.HttpBody\"\x1b\x82\xd3\xe4\x93\x02\x15\"\x10/v1/audio/speech:\x01*b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,42 +41,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_TTSSERVICE'].methods_by_name['ListVoices']._serialized_options = b'\202\323\344\223\002\014\022\n/v1/voices'
   _globals['_TTSSERVICE'].methods_by_name['GetServerInfo']._loaded_options = None
   _globals['_TTSSERVICE'].methods_by_name['GetServerInfo']._serialized_options = b'\202\323\344\223\002\021\022\017/v1/server-info'
-  _globals['_AUDIOENCODING']._serialized_start=2939
-  _globals['_AUDIOENCODING']._serialized_end=3118
-  _globals['_PRIORITY']._serialized_start=3120
-  _globals['_PRIORITY']._serialized_end=3207
-  _globals['_REFERENCEAUDIO']._serialized_start=76
-  _globals['_REFERENCEAUDIO']._serialized_end=127
-  _globals['_SYNTHESISPARAMETERS']._serialized_start=130
-  _globals['_SYNTHESISPARAMETERS']._serialized_end=355
-  _globals['_SYNTHESIZEREQUEST']._serialized_start=358
-  _globals['_SYNTHESIZEREQUEST']._serialized_end=655
-  _globals['_SYNTHESISTIMINGS']._serialized_start=658
-  _globals['_SYNTHESISTIMINGS']._serialized_end=791
-  _globals['_SYNTHESIZERESPONSE']._serialized_start=794
-  _globals['_SYNTHESIZERESPONSE']._serialized_end=1024
-  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_start=1027
-  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_end=1330
-  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_start=1333
-  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_end=1718
-  _globals['_LISTVOICESREQUEST']._serialized_start=1720
-  _globals['_LISTVOICESREQUEST']._serialized_end=1739
-  _globals['_VOICE']._serialized_start=1741
-  _globals['_VOICE']._serialized_end=1830
-  _globals['_LISTVOICESRESPONSE']._serialized_start=1832
-  _globals['_LISTVOICESRESPONSE']._serialized_end=1915
-  _globals['_GETSERVERINFOREQUEST']._serialized_start=1917
-  _globals['_GETSERVERINFOREQUEST']._serialized_end=1939
-  _globals['_PARAMETERSPEC']._serialized_start=1941
-  _globals['_PARAMETERSPEC']._serialized_end=2048
-  _globals['_BATCHINGINFO']._serialized_start=2050
-  _globals['_BATCHINGINFO']._serialized_end=2177
-  _globals['_GETSERVERINFORESPONSE']._serialized_start=2180
-  _globals['_GETSERVERINFORESPONSE']._serialized_end=2704
-  _globals['_BATCHRECORD']._serialized_start=2706
-  _globals['_BATCHRECORD']._serialized_end=2789
-  _globals['_REQUESTRECORD']._serialized_start=2792
-  _globals['_REQUESTRECORD']._serialized_end=2936
-  _globals['_TTSSERVICE']._serialized_start=3210
-  _globals['_TTSSERVICE']._serialized_end=3706
+  _globals['_TTSSERVICE'].methods_by_name['CreateSpeech']._loaded_options = None
+  _globals['_TTSSERVICE'].methods_by_name['CreateSpeech']._serialized_options = b'\202\323\344\223\002\025\"\020/v1/audio/speech:\001*'
+  _globals['_AUDIOENCODING']._serialized_start=3113
+  _globals['_AUDIOENCODING']._serialized_end=3292
+  _globals['_PRIORITY']._serialized_start=3294
+  _globals['_PRIORITY']._serialized_end=3381
+  _globals['_REFERENCEAUDIO']._serialized_start=103
+  _globals['_REFERENCEAUDIO']._serialized_end=154
+  _globals['_SYNTHESISPARAMETERS']._serialized_start=157
+  _globals['_SYNTHESISPARAMETERS']._serialized_end=382
+  _globals['_SYNTHESIZEREQUEST']._serialized_start=385
+  _globals['_SYNTHESIZEREQUEST']._serialized_end=682
+  _globals['_SYNTHESISTIMINGS']._serialized_start=685
+  _globals['_SYNTHESISTIMINGS']._serialized_end=818
+  _globals['_SYNTHESIZERESPONSE']._serialized_start=821
+  _globals['_SYNTHESIZERESPONSE']._serialized_end=1051
+  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_start=1054
+  _globals['_STREAMSYNTHESIZEREQUEST']._serialized_end=1357
+  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_start=1360
+  _globals['_STREAMSYNTHESIZERESPONSE']._serialized_end=1745
+  _globals['_LISTVOICESREQUEST']._serialized_start=1747
+  _globals['_LISTVOICESREQUEST']._serialized_end=1766
+  _globals['_VOICE']._serialized_start=1768
+  _globals['_VOICE']._serialized_end=1857
+  _globals['_LISTVOICESRESPONSE']._serialized_start=1859
+  _globals['_LISTVOICESRESPONSE']._serialized_end=1942
+  _globals['_GETSERVERINFOREQUEST']._serialized_start=1944
+  _globals['_GETSERVERINFOREQUEST']._serialized_end=1966
+  _globals['_PARAMETERSPEC']._serialized_start=1968
+  _globals['_PARAMETERSPEC']._serialized_end=2075
+  _globals['_BATCHINGINFO']._serialized_start=2077
+  _globals['_BATCHINGINFO']._serialized_end=2204
+  _globals['_GETSERVERINFORESPONSE']._serialized_start=2207
+  _globals['_GETSERVERINFORESPONSE']._serialized_end=2731
+  _globals['_BATCHRECORD']._serialized_start=2733
+  _globals['_BATCHRECORD']._serialized_end=2816
+  _globals['_REQUESTRECORD']._serialized_start=2819
+  _globals['_REQUESTRECORD']._serialized_end=2963
+  _globals['_CREATESPEECHREQUEST']._serialized_start=2966
+  _globals['_CREATESPEECHREQUEST']._serialized_end=3110
+  _globals['_TTSSERVICE']._serialized_start=3384
+  _globals['_TTSSERVICE']._serialized_end=3985
 # @@protoc_insertion_point(module_scope)

@@ -1,4 +1,5 @@
 from google.api import annotations_pb2 as _annotations_pb2
+from google.api import httpbody_pb2 as _httpbody_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -271,3 +272,19 @@ class RequestRecord(_message.Message):
     streamed: bool
     first_audio_seconds: float
     def __init__(self, end_time_unix_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., queue_wait_seconds: _Optional[float] = ..., streamed: _Optional[bool] = ..., first_audio_seconds: _Optional[float] = ...) -> None: ...
+
+class CreateSpeechRequest(_message.Message):
+    __slots__ = ("model", "input", "voice", "response_format", "speed", "stream_format")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    INPUT_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    SPEED_FIELD_NUMBER: _ClassVar[int]
+    STREAM_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    input: str
+    voice: str
+    response_format: str
+    speed: float
+    stream_format: str
+    def __init__(self, model: _Optional[str] = ..., input: _Optional[str] = ..., voice: _Optional[str] = ..., response_format: _Optional[str] = ..., speed: _Optional[float] = ..., stream_format: _Optional[str] = ...) -> None: ...

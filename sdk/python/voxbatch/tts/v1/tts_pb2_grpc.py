@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from google.api import httpbody_pb2 as google_dot_api_dot_httpbody__pb2
 from voxbatch.tts.v1 import tts_pb2 as voxbatch_dot_tts_dot_v1_dot_tts__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
@@ -56,6 +57,11 @@ class TtsServiceStub:
                 request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoRequest.SerializeToString,
                 response_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoResponse.FromString,
                 _registered_method=True)
+        self.CreateSpeech = channel.unary_unary(
+                '/voxbatch.tts.v1.TtsService/CreateSpeech',
+                request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateSpeechRequest.SerializeToString,
+                response_deserializer=google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
+                _registered_method=True)
 
 
 class TtsServiceServicer:
@@ -95,6 +101,17 @@ class TtsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateSpeech(self, request, context):
+        """OpenAI-compatible speech: the request of OpenAI's `POST /v1/audio/speech`, answered with the
+        raw audio bytes and their Content-Type (the transcoder sends an HttpBody as the HTTP body), so
+        existing OpenAI text-to-speech clients work unchanged. Over gRPC it answers the same HttpBody.
+        The transcoder needs google.api.HttpBody itself as the response to send raw bytes, hence:
+        buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_TtsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +134,11 @@ def add_TtsServiceServicer_to_server(servicer, server):
                     servicer.GetServerInfo,
                     request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoRequest.FromString,
                     response_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoResponse.SerializeToString,
+            ),
+            'CreateSpeech': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSpeech,
+                    request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateSpeechRequest.FromString,
+                    response_serializer=google_dot_api_dot_httpbody__pb2.HttpBody.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -229,6 +251,33 @@ class TtsService:
             '/voxbatch.tts.v1.TtsService/GetServerInfo',
             voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoRequest.SerializeToString,
             voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSpeech(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxbatch.tts.v1.TtsService/CreateSpeech',
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateSpeechRequest.SerializeToString,
+            google_dot_api_dot_httpbody__pb2.HttpBody.FromString,
             options,
             channel_credentials,
             insecure,
