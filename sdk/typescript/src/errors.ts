@@ -1,0 +1,84 @@
+// Typed errors thrown by the client; each carries the gRPC status and the server's message
+// (the Python SDK's errors.py).
+
+import { Code, ConnectError } from "@connectrpc/connect";
+
+export { Code };
+
+/** gRPC status names, indexed by status code. */
+const STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED",
+] as const;
+
+export type StatusName = (typeof STATUS_NAMES)[number];
+
+/** The gRPC name of a status code, such as "INVALID_ARGUMENT". */
+export function statusName(code: Code): StatusName {
+  return STATUS_NAMES[code] ?? "UNKNOWN";
+}
+
+/** A call failed. `code` is the gRPC status code, `status` its name, `details` the server's explanation. */
+export class VoxbatchError extends Error {
+  readonly code: Code;
+  readonly status: StatusName;
+  readonly details: string;
+
+  constructor(code: Code, details: string, options?: { cause?: unknown }) {
+    super(`${statusName(code)}: ${details}`, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = statusName(code);
+    this.details = details;
+  }
+}
+
+/** INVALID_ARGUMENT: the request is wrong; fix it before retrying. */
+export class InvalidRequestError extends VoxbatchError {}
+
+/** RESOURCE_EXHAUSTED: the server is full or the request too large. */
+export class OverloadedError extends VoxbatchError {}
+
+/** DEADLINE_EXCEEDED: the request did not finish in time. */
+export class DeadlineExceededError extends VoxbatchError {}
+
+/** UNAVAILABLE: the server cannot be reached or is shutting down; retrying can succeed. */
+export class UnavailableError extends VoxbatchError {}
+
+/** CANCELLED: the call was cancelled (its AbortSignal was aborted). */
+export class CancelledError extends VoxbatchError {}
+
+/** INTERNAL or another server-side failure. */
+export class ServerError extends VoxbatchError {}
+
+const BY_CODE = new Map<Code, new (code: Code, details: string, options?: { cause?: unknown }) => VoxbatchError>([
+  [Code.InvalidArgument, InvalidRequestError],
+  [Code.ResourceExhausted, OverloadedError],
+  [Code.DeadlineExceeded, DeadlineExceededError],
+  [Code.Unavailable, UnavailableError],
+  [Code.Canceled, CancelledError],
+]);
+
+/** The typed error for whatever a call threw. */
+export function fromRpcError(error: unknown): VoxbatchError {
+  if (error instanceof VoxbatchError) return error;
+  const connectError = ConnectError.from(error);
+  const kind = BY_CODE.get(connectError.code) ?? ServerError;
+  const details = connectError.rawMessage || statusName(connectError.code);
+  return new kind(connectError.code, details, { cause: error });
+}

@@ -1,0 +1,124 @@
+// Request options of the client, mirroring the contract with TypeScript types
+// (the Python SDK's options.py).
+
+import { create } from "@bufbuild/protobuf";
+import {
+  AudioEncoding,
+  Priority,
+  ReferenceAudioSchema,
+  type StreamSynthesizeRequest,
+  StreamSynthesizeRequestSchema,
+  SynthesisParametersSchema,
+  type SynthesizeRequest,
+  SynthesizeRequestSchema,
+} from "./gen/voxbatch/tts/v1/tts_pb.js";
+
+/** Encoding of returned audio: `Encoding.WAV`, `Encoding.MP3`, ... (the contract's AudioEncoding). */
+export { AudioEncoding as Encoding, Priority };
+
+/** Encoding names accepted wherever an `Encoding` is: the enum's names in lower case, plus aliases. */
+export type EncodingName = "wav" | "flac" | "ogg_opus" | "ogg" | "opus" | "mp3" | "pcm_s16le" | "pcm" | "raw";
+
+/** Priority names accepted wherever a `Priority` is. */
+export type PriorityName = "interactive" | "background";
+
+const ENCODING_NAMES: Record<EncodingName, AudioEncoding> = {
+  wav: AudioEncoding.WAV,
+  flac: AudioEncoding.FLAC,
+  ogg_opus: AudioEncoding.OGG_OPUS,
+  ogg: AudioEncoding.OGG_OPUS,
+  opus: AudioEncoding.OGG_OPUS,
+  mp3: AudioEncoding.MP3,
+  pcm_s16le: AudioEncoding.PCM_S16LE,
+  pcm: AudioEncoding.PCM_S16LE,
+  raw: AudioEncoding.PCM_S16LE,
+};
+
+/** An `Encoding` from an enum value or a name such as "mp3" (any case); throws RangeError otherwise. */
+export function parseEncoding(value: AudioEncoding | EncodingName | string): AudioEncoding {
+  if (typeof value === "number") {
+    if (value === AudioEncoding.UNSPECIFIED) return AudioEncoding.WAV;
+    if (AudioEncoding[value] !== undefined) return value;
+  } else {
+    const found = ENCODING_NAMES[value.toLowerCase() as EncodingName];
+    if (found !== undefined) return found;
+  }
+  const names = ["wav", "flac", "ogg_opus", "mp3", "pcm_s16le"].join(", ");
+  throw new RangeError(`unknown encoding ${JSON.stringify(value)}; use one of ${names}`);
+}
+
+/** A `Priority` from an enum value or "interactive" / "background"; throws RangeError otherwise. */
+export function parsePriority(value: Priority | PriorityName): Priority {
+  if (value === "interactive" || value === Priority.INTERACTIVE) return Priority.INTERACTIVE;
+  if (value === "background" || value === Priority.BACKGROUND) return Priority.BACKGROUND;
+  throw new RangeError(`unknown priority ${JSON.stringify(value)}; use interactive or background`);
+}
+
+/** A recording to clone the voice from, and what it says. */
+export interface Reference {
+  audio: Uint8Array;
+  transcript: string;
+}
+
+/** Deadline and cancellation of one call. */
+export interface CallOptions {
+  /**
+   * Deadline of the call in milliseconds; the server sees it too (queued work past it is dropped).
+   * Defaults to the client's `timeoutMs`; 0 or less means no deadline.
+   */
+  timeoutMs?: number;
+  /** Aborting the signal cancels the call; the server drops the call's queued work. */
+  signal?: AbortSignal;
+}
+
+/** What `synthesize` and `stream` accept besides the text. Unset engine parameters take the engine's defaults. */
+export interface SynthesisOptions extends CallOptions {
+  /** Voice name from `voices()`; empty or unset selects the default voice. */
+  voice?: string;
+  /** Defaults to WAV. */
+  encoding?: AudioEncoding | EncodingName;
+  /** Output sample rate in Hz; 0 or unset means the engine's native rate. */
+  sampleRate?: number;
+  /** Recording to clone the voice from (engines that support cloning). */
+  reference?: Reference;
+  cfgValue?: number;
+  inferenceSteps?: number;
+  temperature?: number;
+  seed?: number | bigint;
+  speakingRate?: number;
+  /** Defaults to interactive. */
+  priority?: Priority | PriorityName;
+  /** Echoed in the response and the server's logs; the server makes one up when empty. */
+  requestId?: string;
+}
+
+/** The request message of `Synthesize` (or, with `StreamSynthesizeRequestSchema`, of `StreamSynthesize`). */
+export function buildRequest(schema: typeof SynthesizeRequestSchema, text: string, options?: SynthesisOptions): SynthesizeRequest;
+export function buildRequest(
+  schema: typeof StreamSynthesizeRequestSchema,
+  text: string,
+  options?: SynthesisOptions,
+): StreamSynthesizeRequest;
+export function buildRequest(
+  schema: typeof SynthesizeRequestSchema | typeof StreamSynthesizeRequestSchema,
+  text: string,
+  options: SynthesisOptions = {},
+): SynthesizeRequest | StreamSynthesizeRequest {
+  const parameters = create(SynthesisParametersSchema);
+  if (options.cfgValue !== undefined) parameters.cfgValue = options.cfgValue;
+  if (options.inferenceSteps !== undefined) parameters.inferenceSteps = options.inferenceSteps;
+  if (options.temperature !== undefined) parameters.temperature = options.temperature;
+  if (options.seed !== undefined) parameters.seed = BigInt(options.seed);
+  if (options.speakingRate !== undefined) parameters.speakingRate = options.speakingRate;
+  const init = {
+    text,
+    voice: options.voice ?? "",
+    encoding: parseEncoding(options.encoding ?? AudioEncoding.WAV),
+    sampleRateHz: options.sampleRate ?? 0,
+    parameters,
+    priority: parsePriority(options.priority ?? Priority.INTERACTIVE),
+    requestId: options.requestId ?? "",
+    ...(options.reference === undefined ? {} : { reference: create(ReferenceAudioSchema, options.reference) }),
+  };
+  return schema === SynthesizeRequestSchema ? create(SynthesizeRequestSchema, init) : create(StreamSynthesizeRequestSchema, init);
+}
