@@ -1,4 +1,4 @@
-"""The `voxbatch` command line: serve, say, voices, info."""
+"""The `voxbatch` command line: serve, webui, say, voices, info, download-model."""
 
 from __future__ import annotations
 
@@ -29,6 +29,15 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _webui(args: argparse.Namespace) -> int:
+    try:  # lazy: the SDK works without NiceGUI
+        from voxbatch_webui.main import main as webui_main
+    except ImportError as error:
+        print(f"voxbatch webui: the web UI is not installed ({error}); install voxbatch[webui]", file=sys.stderr)
+        return 2
+    return webui_main(args)
 
 
 def _say(args: argparse.Namespace) -> int:
@@ -87,6 +96,17 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download_model(args: argparse.Namespace) -> int:
+    try:
+        from voxbatch_server.engines.voxcpm.download import download
+    except ImportError as error:
+        print(f"voxbatch download-model: the VoxCPM engine is not installed ({error}); install voxbatch[voxcpm]", file=sys.stderr)
+        return 2
+    folder = download(Path(args.dir), repo=args.repo, revision=args.revision)
+    print(f"downloaded {args.repo} into {folder}; serve it with: voxbatch serve --engine voxcpm --model-dir {folder}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxbatch", description="voxbatch text-to-speech server and client")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +119,21 @@ def build_parser() -> argparse.ArgumentParser:
     except ImportError:  # the SDK can be installed without the server
         pass
     serve.set_defaults(func=_serve)
+
+    webui = commands.add_parser("webui", help="run the web UI (NiceGUI) in front of a server")
+    try:
+        from voxbatch_webui.settings import WebUISettings  # no NiceGUI import: cheap
+
+        WebUISettings.add_arguments(webui)
+    except ImportError:  # the SDK can be installed without the web UI
+        pass
+    webui.set_defaults(func=_webui)
+
+    fetch = commands.add_parser("download-model", help="download the official VoxCPM checkpoint into a folder (needs internet)")
+    fetch.add_argument("--dir", required=True, help="folder to download into")
+    fetch.add_argument("--repo", default="openbmb/VoxCPM1.5", help="Hugging Face repository (default openbmb/VoxCPM1.5)")
+    fetch.add_argument("--revision", default=None, help="branch, tag or commit")
+    fetch.set_defaults(func=_download_model)
 
     def client_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)

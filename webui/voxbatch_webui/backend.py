@@ -1,0 +1,198 @@
+"""The web UI's only door to the server: the voxbatch SDK over gRPC, and what its errors mean to a
+person. Nothing here knows about pages; nothing in the pages knows about gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from voxbatch import (
+    AsyncClient,
+    Audio,
+    Chunk,
+    DeadlineExceededError,
+    Encoding,
+    InvalidRequestError,
+    OverloadedError,
+    Reference,
+    UnavailableError,
+    VoxbatchError,
+)
+
+log = logging.getLogger(__name__)
+
+CONTROL_TIMEOUT_S = 5.0  # server info and voices: a person is looking at a page
+
+
+@dataclass(frozen=True)
+class ServerSnapshot:
+    """What a page needs to build its form: GetServerInfo and ListVoices, as the SDK returns them."""
+
+    info: Any  # voxbatch.tts.v1.tts_pb2.GetServerInfoResponse
+    voices: Any  # voxbatch.tts.v1.tts_pb2.ListVoicesResponse
+
+    @property
+    def encodings(self) -> list[Encoding]:
+        found = [Encoding(e) for e in self.info.encodings if e in {x.value for x in Encoding}]
+        return found or [Encoding.WAV]
+
+    def parameter_names(self) -> list[str]:
+        return [p.name for p in self.info.parameters]
+
+
+@dataclass
+class SynthesisOptions:
+    """One request as the synthesis form fills it in."""
+
+    text: str
+    voice: str = ""
+    encoding: Encoding = Encoding.WAV
+    sample_rate: int = 0
+    parameters: dict[str, float | int] = field(default_factory=dict)
+    reference: Reference | None = None
+
+    def sdk_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = dict(voice=self.voice, encoding=self.encoding, sample_rate=self.sample_rate)
+        options.update(self.parameters)
+        if self.reference is not None:
+            options["reference"] = self.reference
+        return options
+
+
+@dataclass(frozen=True)
+class Problem:
+    """An error as a person should read it: a short title and one or two plain sentences."""
+
+    title: str
+    detail: str
+    kind: str  # unreachable, invalid, reference, busy, timeout, failed
+
+
+class Backend:
+    """Owns the SDK clients. They are made inside the running event loop on first use, and made
+    anew after the server could not be reached, so a server that comes back (or is still starting)
+    is found at once instead of after gRPC's reconnect back-off."""
+
+    def __init__(self, target: str, timeout_s: float) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self._control: AsyncClient | None = None
+        self._work: AsyncClient | None = None
+        self._retired: list[AsyncClient] = []
+
+    def _control_client(self) -> AsyncClient:
+        if self._control is None:
+            self._control = AsyncClient(self.target, timeout=CONTROL_TIMEOUT_S)
+        return self._control
+
+    def _work_client(self) -> AsyncClient:
+        if self._work is None:
+            self._work = AsyncClient(self.target, timeout=self.timeout_s)
+        return self._work
+
+    def _unreachable(self) -> None:
+        # Calls still running on the old channels (another person's stream) are left to finish;
+        # the channels are closed at shutdown.
+        for client in (self._control, self._work):
+            if client is not None:
+                self._retired.append(client)
+        self._control = self._work = None
+
+    async def snapshot(self) -> ServerSnapshot:
+        client = self._control_client()
+        try:
+            info, voices = await asyncio.gather(client.server_info(), client.voices())
+        except UnavailableError:
+            self._unreachable()
+            raise
+        return ServerSnapshot(info, voices)
+
+    async def server_info(self):
+        try:
+            return await self._control_client().server_info()
+        except UnavailableError:
+            self._unreachable()
+            raise
+
+    async def synthesize(self, options: SynthesisOptions) -> Audio:
+        try:
+            return await self._work_client().synthesize(options.text, **options.sdk_options())
+        except UnavailableError:
+            self._unreachable()
+            raise
+
+    async def stream(self, options: SynthesisOptions) -> AsyncIterator[Chunk]:
+        """The chunks in order; leaving the loop early cancels the server-side work."""
+        try:
+            async for chunk in self._work_client().stream(options.text, **options.sdk_options()):
+                yield chunk
+        except UnavailableError:
+            self._unreachable()
+            raise
+
+    async def close(self) -> None:
+        for client in [self._control, self._work, *self._retired]:
+            if client is not None:
+                await client.close()
+        self._control = self._work = None
+        self._retired.clear()
+
+
+_PLAIN_REFERENCE = (
+    (re.compile(r"could not be decoded"), "It is not an audio file the server can read. Upload a WAV, FLAC, Ogg or MP3 recording."),
+    (re.compile(r"decodes to no samples"), "The file holds no sound. Upload a recording of the voice."),
+    (re.compile(r"is ([\d.]+) s long; send at least ([\d.]+) s"), "The clip is only {0} s long; record at least {1} s of speech."),
+    (re.compile(r"is ([\d.]+) s long; the limit is ([\d.]+) s"), "The clip is {0} s long; the server accepts at most {1} s. Trim it."),
+    (re.compile(r"transcript is empty"), "Type what is said in the clip, word for word."),
+    (re.compile(r"is empty"), "The file is empty. Upload a recording of the voice."),
+    (re.compile(r"invalid samples"), "The recording contains invalid samples. Export it again as WAV and retry."),
+)
+
+
+def explain(error: BaseException, target: str) -> Problem:
+    """What went wrong, for a person: never a stack trace, never a gRPC status name alone."""
+    if isinstance(error, UnavailableError):
+        if "shutting down" in error.details.lower():
+            return Problem("The speech server is shutting down",
+                           "It is not taking new work. Try again once it has restarted.", "unreachable")
+        return Problem("The speech server can't be reached",
+                       f"Nothing answered at {target}. It may still be starting, or it has stopped. "
+                       "Try again in a moment.", "unreachable")
+    if isinstance(error, InvalidRequestError):
+        details = error.details
+        if details.startswith("reference."):
+            for pattern, plain in _PLAIN_REFERENCE:
+                match = pattern.search(details)
+                if match:
+                    return Problem("The reference clip can't be used", plain.format(*match.groups()), "reference")
+            return Problem("The reference clip can't be used", _sentence(details), "reference")
+        match = re.search(r"text is (\d+) characters long; the limit is (\d+)", details)
+        if match:
+            return Problem("The text is too long",
+                           f"It has {int(match[1]):,} characters; the server accepts at most {int(match[2]):,}. "
+                           "Shorten it or split it into parts.", "invalid")
+        return Problem("The server can't use this request", _sentence(details), "invalid")
+    if isinstance(error, OverloadedError):
+        if "queue" in error.details.lower():
+            return Problem("The server is busy", "Too many requests are waiting. Try again in a few seconds.", "busy")
+        return Problem("The request is too large for the server", _sentence(error.details), "busy")
+    if isinstance(error, DeadlineExceededError):
+        return Problem("The server took too long", "The request did not finish in time. Try a shorter text, "
+                       "or try again when the server is less busy.", "timeout")
+    if isinstance(error, VoxbatchError):
+        return Problem("The speech engine failed", "Something went wrong on the server while speaking this text. "
+                       "Try again, or change the text.", "failed")
+    log.error("unexpected error in the web UI: %r", error, exc_info=error)
+    return Problem("Something went wrong in the web UI", "The details are in the web UI's log. Try again.", "failed")
+
+
+def _sentence(details: str) -> str:
+    text = details.strip()
+    if not text:
+        return "No reason was given."
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."

@@ -1,0 +1,56 @@
+"""ECharts options for the server page, from GetServerInfo's recent batches and requests.
+Pure functions: records in, options out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+_BASE: dict[str, Any] = {
+    "animation": False,
+    "grid": {"left": 8, "right": 16, "top": 48, "bottom": 8, "containLabel": True},
+    "tooltip": {"trigger": "axis"},
+}
+
+
+def _time_axis(now: float, window_s: float) -> dict[str, Any]:
+    return {"type": "time", "min": int((now - window_s) * 1000), "max": int(now * 1000),
+            "axisLabel": {"hideOverlap": True}, "splitLine": {"show": False}}
+
+
+def batch_sizes(batches: Iterable[Any], now: float, window_s: float, max_batch_size: int) -> dict[str, Any]:
+    """One bar per batch at the time it finished, as tall as the sentences it held."""
+    points = [[int(b.end_time_unix_seconds * 1000), b.size] for b in batches if b.end_time_unix_seconds >= now - window_s]
+    return {
+        **_BASE,
+        "legend": {"show": False},
+        "grid": {**_BASE["grid"], "top": 16},
+        "xAxis": _time_axis(now, window_s),
+        "yAxis": {"type": "value", "minInterval": 1, "min": 0,
+                  "max": max(max_batch_size, max((p[1] for p in points), default=1))},
+        "series": [{"name": "Batch size", "type": "bar", "data": points, "barMaxWidth": 8, "itemStyle": {"color": "#3949ab"}}],
+    }
+
+
+def latencies(requests: Iterable[Any], now: float, window_s: float) -> dict[str, Any]:
+    """Seconds per request over time: total, until first audio (streams), and queue wait."""
+    recent = [r for r in requests if r.end_time_unix_seconds >= now - window_s]
+
+    def series(name: str, values: list[list[float]], color: str) -> dict[str, Any]:
+        return {"name": name, "type": "line", "data": values, "showSymbol": True, "symbolSize": 5,
+                "lineStyle": {"width": 1.5}, "itemStyle": {"color": color}}
+
+    def at(r: Any, value: float) -> list[float]:
+        return [int(r.end_time_unix_seconds * 1000), round(value, 3)]
+
+    return {
+        **_BASE,
+        "legend": {"top": 0, "itemGap": 12, "textStyle": {"fontSize": 11}},
+        "xAxis": _time_axis(now, window_s),
+        "yAxis": {"type": "value", "min": 0, "axisLabel": {"formatter": "{value} s"}},
+        "series": [
+            series("Total", [at(r, r.total_seconds) for r in recent], "#3949ab"),
+            series("First audio (streams)", [at(r, r.first_audio_seconds) for r in recent if r.streamed], "#00897b"),
+            series("Queue wait", [at(r, r.queue_wait_seconds) for r in recent], "#fb8c00"),
+        ],
+    }

@@ -1,0 +1,115 @@
+"""The server page: engine and model, batching settings, live queue depth, and charts of batch
+sizes and latency over the last minutes, refreshed while the page is open."""
+
+from __future__ import annotations
+
+import time
+
+from nicegui import ui
+
+from voxbatch import Encoding
+
+from .. import charts
+from ..audio_files import LABELS
+from ..backend import Problem, explain
+from ..context import WebUI
+from ..layout import frame, problem_banner, section
+
+
+def server_page(webui: WebUI) -> None:
+    with frame("Server", "/server", webui.settings.title):
+        ServerPage(webui)
+
+
+class ServerPage:
+    def __init__(self, webui: WebUI) -> None:
+        self.webui = webui
+        self.window_s = webui.settings.chart_minutes * 60
+        self.status = ui.column().classes("w-full")
+        self.values: dict[str, ui.label] = {}
+        self._problem: Problem | None = None
+        with ui.row().classes("w-full items-center gap-2 text-grey-8"):
+            ui.icon("lan")
+            ui.label(f"Speech server at {webui.settings.server}").mark("server-address")
+            self.updated = ui.label().classes("text-caption text-grey-6").mark("updated")
+        with ui.grid().classes("w-full grid-cols-1 md:grid-cols-3 gap-4"):
+            with section("Right now", "speed").classes("md:col-span-1"):
+                with ui.row().classes("items-baseline gap-2"):
+                    self.queue = ui.label("–").classes("text-h4 font-medium").mark("queue-depth")
+                    ui.label("sentences waiting").classes("text-grey-7")
+                self.queue_bar = ui.linear_progress(value=0, show_value=False, size="8px").mark("queue-bar")
+                self._rows((("Running batches", "running"), ("Queue limit", "max_queue")))
+            with section("Engine", "memory").classes("md:col-span-1"):
+                self._rows((("Engine", "engine"), ("Model", "model"), ("Server version", "version"),
+                            ("Native sample rate", "rate"), ("Voice cloning", "cloning"), ("Parameters", "parameters"),
+                            ("Formats", "formats"), ("Longest text", "max_text")))
+            with section("Batching", "view_module").classes("md:col-span-1"):
+                self._rows((("Batch window", "window"), ("Largest batch", "max_batch"), ("Workers", "workers"),
+                            ("Memory budget", "memory")))
+        minutes = f"{webui.settings.chart_minutes:g} minute{'s' if webui.settings.chart_minutes != 1 else ''}"
+        with section(f"Batch sizes, last {minutes}", "bar_chart"):
+            ui.label("Each bar is one batch the engine ran: how many sentences it spoke together.") \
+                .classes("text-caption text-grey-7")
+            self.batch_chart = ui.echart(charts.batch_sizes([], time.time(), self.window_s, 8)) \
+                .classes("w-full h-64").mark("batch-chart")
+        with section(f"Latency, last {minutes}", "timeline"):
+            ui.label("Seconds per request, as people waited for it.").classes("text-caption text-grey-7")
+            self.latency_chart = ui.echart(charts.latencies([], time.time(), self.window_s)) \
+                .classes("w-full h-64").mark("latency-chart")
+        self.timer = ui.timer(webui.settings.refresh_s, self.refresh, immediate=True)
+
+    def _rows(self, rows: tuple[tuple[str, str], ...]) -> None:
+        with ui.column().classes("w-full gap-1"):
+            for label, key in rows:
+                with ui.row().classes("w-full justify-between items-start no-wrap gap-2"):
+                    ui.label(label).classes("text-grey-7")
+                    self.values[key] = ui.label("–").classes("text-right font-medium").style("overflow-wrap: anywhere") \
+                        .mark(f"value-{key}")
+
+    async def refresh(self) -> None:
+        try:
+            info = await self.webui.backend.server_info()
+        except Exception as error:  # noqa: BLE001 - shown in words; the timer keeps trying
+            problem = explain(error, self.webui.settings.server)
+            if problem != self._problem:
+                self._problem = problem
+                self.status.clear()
+                with self.status:
+                    problem_banner(problem, retrying=True)
+                if self.updated.text:
+                    self.updated.set_text("(the figures below are from before the server stopped answering)")
+            return
+        if self._problem is not None:
+            self._problem = None
+            self.status.clear()
+        b = info.batching
+        shown = {
+            "running": str(info.running_batches),
+            "max_queue": f"{b.max_queue_size:,} sentences",
+            "engine": info.engine,
+            "model": info.model,
+            "version": info.server_version,
+            "rate": f"{info.native_sample_rate_hz:,} Hz",
+            "cloning": "yes" if info.supports_cloning else "no",
+            "parameters": ", ".join(p.name for p in info.parameters) or "none",
+            "formats": ", ".join(LABELS[Encoding(e)] for e in info.encodings if e in {x.value for x in Encoding}),
+            "max_text": f"{info.max_text_chars:,} characters",
+            "window": f"{b.window_ms} ms",
+            "max_batch": f"{b.max_batch_size} sentences",
+            "workers": str(b.workers),
+            "memory": f"{b.memory_budget_bytes / (1 << 20):,.0f} MiB",
+        }
+        for key, text in shown.items():
+            self.values[key].set_text(text)
+        self.queue.set_text(str(info.queue_depth))
+        self.queue_bar.set_value(min(1.0, info.queue_depth / b.max_queue_size) if b.max_queue_size else 0)
+        now = time.time()
+        self._replace(self.batch_chart, charts.batch_sizes(info.recent_batches, now, self.window_s, b.max_batch_size))
+        self._replace(self.latency_chart, charts.latencies(info.recent_requests, now, self.window_s))
+        self.updated.set_text(f"updated {time.strftime('%H:%M:%S')}")
+
+    @staticmethod
+    def _replace(chart: ui.echart, options: dict) -> None:
+        chart.options.clear()
+        chart.options.update(options)
+        chart.update()
