@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from ..batching import BatchSession
 from ..domain import EngineAudio, EngineInfo, ParameterSpec, SpeechTask, Voice
 from ..errors import InvalidInput
 from .base import Engine
+from .piper_phonemizer import IsolatedPhonemizer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ class PiperEngine(Engine):
         self._hop = config.hop_length
         self._defaults = (config.noise_scale, config.length_scale, config.noise_w_scale)
         self._pad_id = config.phoneme_id_map.get("_", [0])[0]
-        self._phonemize_lock = threading.Lock()
+        self._phonemizer = IsolatedPhonemizer(Path(f"{model_path}.json"))  # espeak-ng can crash on hostile text
         rate = config.sample_rate
         self.info = EngineInfo(
             name="piper",
@@ -79,8 +79,7 @@ class PiperEngine(Engine):
         )
 
     def prepare(self, task: SpeechTask) -> PiperWork:
-        with self._phonemize_lock:  # espeak-ng is not thread-safe
-            sentences = self._voice.phonemize(task.text)
+        sentences = self._phonemizer.phonemize(task.text)
         rows = tuple(tuple(self._voice.phonemes_to_ids(p)) for p in sentences if p)
         if not rows:
             raise InvalidInput(f"the voice cannot pronounce anything in {task.text[:40]!r}")
@@ -111,6 +110,9 @@ class PiperEngine(Engine):
             start += len(work.rows)
             results.append(EngineAudio(np.concatenate(pieces), self.info.native_sample_rate))
         return results
+
+    def close(self) -> None:
+        self._phonemizer.close()
 
     def _infer(self, rows: Sequence[Sequence[int]], scales: np.ndarray) -> list[np.ndarray]:
         width = max(len(r) for r in rows)

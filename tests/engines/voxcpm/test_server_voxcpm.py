@@ -96,7 +96,6 @@ def test_a_request_arriving_mid_generation_joins_the_running_batch(tiny_engine):
             first = first.result(120)
         assert server.batcher.stats.batches == 1  # one batch served both: the second joined it
         assert second.timings.batch_size == first.timings.batch_size == 2
-        assert second.timings.total_seconds < first.timings.total_seconds
 
 
 def _wait(predicate, timeout=30.0):

@@ -1,0 +1,1 @@
+"""Benchmarks and the load generator (benchmarks/loadgen.py), importable by the reliability tests."""
