@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import os
-import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import soundfile as sf
 
+from tests.support.net import free_port
 from voxbatch import Client
 from voxbatch.errors import UnavailableError
 
 VOXBATCH = [sys.executable, "-m", "voxbatch.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,17 +18,13 @@ from pathlib import Path
 import httpx
 import yaml
 
+from tests.support.net import free_port, parse_metrics  # noqa: F401 - re-exported to the ops tests
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ENVOY_CONFIG = DEPLOY / "envoy" / "envoy.yaml"
 DESCRIPTOR = DEPLOY / "envoy" / "voxbatch.pb"
 VOXBATCH = [sys.executable, "-m", "voxbatch.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
@@ -113,18 +108,6 @@ class Replica:
 
     def metrics(self) -> dict[str, float]:
         return parse_metrics(httpx.get(self.metrics_url, timeout=5).text)
-
-
-def parse_metrics(text: str) -> dict[str, float]:
-    """{'name{label="v",...}': value} of every sample in a Prometheus text exposition."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
 
 
 def render_envoy_config(listen: int, ops: int, admin: int, replicas: list[int], descriptor: Path = DESCRIPTOR) -> dict:

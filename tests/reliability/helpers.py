@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import ctypes
 import gc
-import socket
 import time
 from collections.abc import Callable
 
 import grpc
 import httpx
 
+from tests.support.net import free_port, parse_metrics  # noqa: F401 - free_port re-exported
 from voxbatch.tts.v1 import tts_pb2 as pb
 from voxbatch.tts.v1 import tts_pb2_grpc
 
@@ -40,22 +40,8 @@ def rss_mib() -> float:
         return int(f.read().split()[1]) * 4096 / 2**20
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def scrape(server) -> dict[str, float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    text = httpx.get(f"http://127.0.0.1:{server.running.metrics_port}/metrics", timeout=5).text
-    samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
+    return parse_metrics(httpx.get(f"http://127.0.0.1:{server.running.metrics_port}/metrics", timeout=5).text)
 
 
 class Caller:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -12,15 +11,10 @@ import soundfile as sf
 from nicegui.testing import User
 
 from tests.support.engines import ToneEngine
+from tests.support.net import free_port  # noqa: F401 - re-exported to the web UI tests
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "webui"
 WAIT_RETRIES = 400  # x 0.1 s: generous, so a slow machine waits longer instead of failing
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def see(user: User, *args, **kwargs) -> None:

@@ -117,15 +117,8 @@ class VoxCPMEngine(Engine):
             if session is not None:
                 session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate))
 
-        cancelled = admit = None
-        if session is not None:
-            cancelled = session.cancelled
-
-            def admit(room: int) -> list:
-                # Continuous batching: compatible requests that arrived while this batch runs
-                # join it between generation steps instead of waiting for it to finish.
-                return [w.request for w in session.admit(room)] if session.work_waiting() else []
-
+        cancelled = session.cancelled if session is not None else None
+        admit = _admitter(session) if session is not None else None
         try:
             rows = generate(
                 self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
@@ -171,3 +164,13 @@ class VoxCPMEngine(Engine):
             while len(self._prompts) > PROMPT_CACHE_ENTRIES:
                 self._prompts.popitem(last=False)
         return feats
+
+
+def _admitter(session: BatchSession):
+    """Continuous batching: compatible requests that arrived while a batch runs join it between
+    generation steps instead of waiting for the whole batch to finish."""
+
+    def admit(room: int) -> list[RowRequest]:
+        return [work.request for work in session.admit(room)] if session.work_waiting() else []
+
+    return admit
