@@ -80,6 +80,16 @@ class BatchSession:
         ticket.emitted = True
         self._batcher.call_in_loop(ticket._push_partial, partial)
 
+    def complete(self, index: int, result: Any, batch_size: int) -> None:
+        """Hand a finished row's result to its caller now, while the batch runs on (rows that
+        joined later must not wait for it); `batch_size` is how many rows it ran among."""
+        ticket: Ticket = self.items[index].state
+        ticket.completed = True
+        ticket.timings.batch_size = batch_size
+        ticket.timings.batch_id = self.batch_id
+        ticket.timings.compute_s += self._batcher.clock() - self.started_at
+        self._batcher.call_in_loop(_resolve, ticket.future, result)
+
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
 
@@ -102,6 +112,7 @@ class Ticket:
         self.timings = WorkTimings()
         self.cancelled = False
         self.emitted = False
+        self.completed = False  # resolved early by BatchSession.complete
         self.partials: asyncio.Queue = asyncio.Queue()
 
     def _push_partial(self, partial: Any) -> None:
@@ -303,7 +314,7 @@ class Batcher:
         self._run_group(session)
 
     def _run_group(self, session: BatchSession) -> None:
-        items = [p for p in session.items if not p.state.cancelled]
+        items = [p for p in session.items if not p.state.cancelled and not p.state.completed]
         if not items:
             return
         session.items = items
@@ -328,6 +339,8 @@ class Batcher:
         if self.on_batch is not None:
             self.on_batch(report)
         for item, result in zip(session.items, results):
+            if item.state.completed:
+                continue
             item.state.timings.batch_size = size
             item.state.timings.batch_id = session.batch_id
             item.state.timings.compute_s += elapsed

@@ -156,3 +156,12 @@ def test_a_row_joining_a_running_batch_gets_the_audio_it_gets_alone(tiny_engine,
     assert len(rows) == 3 and calls[:3] == [2, 2, 2]
     for req, row in zip([*first, joining], rows):
         np.testing.assert_allclose(row.patches.numpy(), generate(tiny_engine._net, [req])[0].patches.numpy(), atol=1e-5)
+
+
+def test_rows_are_handed_over_as_soon_as_they_finish(tiny_engine):
+    reqs = requests(tiny_engine, [TEXTS[0], TEXTS[1]], (1, 2))  # the first row is shorter
+    handed: list[int] = []
+    rows = generate(tiny_engine._net, reqs, on_done=lambda i, row, peak_rows: handed.append((i, len(handed), peak_rows)))
+    # The short row is handed over first, while the long one still runs; both shared steps.
+    assert handed == [(0, 0, 2), (1, 1, 2)]
+    assert all(r is not None for r in rows)

@@ -48,6 +48,7 @@ def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path):
 def test_estimate_of_the_1_5_shapes_matches_the_published_figures():
     model = MemoryModel(VoxCPMConfig.from_dict(VOXCPM_1_5), dtype_bytes=2, fused_attention=True)
     assert model.kv_bytes_per_position == 16 * 1024  # 12 KiB base LM + 4 KiB residual LM
-    assert 60e6 <= model.vae_bytes_per_second() <= 130e6  # about 60-75 MB/s of audio before slack
+    # 33.5 MB of stage tensors per second of audio; the decoder's measured peak is ~6 times that.
+    assert 150e6 <= model.vae_bytes_per_second() <= 260e6
     one_minute = RowShape(prefill=200, max_patches=375)
     assert model.batch_bytes([one_minute] * 8) > 8 * (200 + 375) * 16 * 1024

@@ -117,12 +117,17 @@ class VoxCPMEngine(Engine):
             if session is not None:
                 session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate))
 
+        def on_done(index: int, row, batch_rows: int) -> None:
+            if session is not None:
+                session.complete(index, self._audio(row), batch_rows)
+
         cancelled = session.cancelled if session is not None else None
         admit = _admitter(session) if session is not None else None
         try:
             rows = generate(
                 self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
-                max_rows=session.max_size if session is not None else None, stream_window=self.stream_window,
+                on_done=on_done, max_rows=session.max_size if session is not None else None,
+                stream_window=self.stream_window,
             )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
@@ -132,8 +137,11 @@ class VoxCPMEngine(Engine):
             if row is None:  # the caller left; the batcher discards this slot
                 results.append(EngineAudio(np.zeros(0, dtype=np.float32), rate))
             else:
-                results.append(EngineAudio(row.audio.numpy().astype(np.float32), rate, length_capped=row.capped))
+                results.append(self._audio(row))
         return results
+
+    def _audio(self, row) -> EngineAudio:
+        return EngineAudio(row.audio.numpy().astype(np.float32), self.info.native_sample_rate, length_capped=row.capped)
 
     def device_free_memory(self) -> int | None:
         if self.device.startswith("cuda"):

@@ -52,6 +52,7 @@ class _Row:
     patches: list[torch.Tensor] = field(default_factory=list)  # each (P, D)
     context: int = 0  # prompt patches prepended for decoding
     steps: int = 0  # patches generated so far
+    peak_rows: int = 0  # most rows it shared a step with
     done: bool = False
     capped: bool = False
 
@@ -128,6 +129,7 @@ def generate(
     on_piece: Callable[[int, torch.Tensor], None] | None = None,
     cancelled: Callable[[int], bool] | None = None,
     admit: Callable[[int], Sequence[RowRequest]] | None = None,
+    on_done: Callable[[int, RowResult, int], None] | None = None,
     max_rows: int | None = None,
     stream_window: int = STREAM_CONTEXT_PATCHES,
 ) -> list[RowResult | None]:
@@ -136,7 +138,9 @@ def generate(
     `on_piece(i, samples)` receives the newest 160 ms of streaming rows after each step; rows
     for which `cancelled(i)` turns true are dropped (result None). Between steps, `admit(n)` may
     return up to n more requests (continuous batching): they are prefilled, join the running
-    batch, and get the next indices; the batch never exceeds `max_rows`.
+    batch, and get the next indices; the batch never exceeds `max_rows`. Rows are decoded as
+    they finish and handed to `on_done(i, result, peak_rows)` at once, so a short row does
+    not wait for the rows still generating.
     """
     param = next(net.base_lm.parameters())
     device, dtype = param.device, param.dtype
@@ -146,7 +150,19 @@ def generate(
     def new_rows(batch: Sequence[RowRequest]) -> list[_Row]:
         made = [_Row(len(rows) + i, r, torch.Generator(device=device).manual_seed(int(r.seed))) for i, r in enumerate(batch)]
         rows.extend(made)
+        results.extend([None] * len(made))
         return made
+
+    results: list[RowResult | None] = []
+
+    def finish(done: list[_Row]) -> None:
+        latents = [torch.stack(r.patches).reshape(-1, dim).T for r in done]  # (D, T * P) each
+        for row, audio in zip(done, decode_latents(net.audio_vae, latents)):
+            generated = torch.stack(row.patches[row.context :]).float().cpu()
+            result = RowResult(audio[row.context * net.patch_samples :].cpu(), generated, row.capped)
+            results[row.index] = result
+            if on_done is not None:
+                on_done(row.index, result, row.peak_rows)
 
     state = _prefill(net, new_rows(requests))
     max_rows = max_rows or len(requests)
@@ -176,9 +192,12 @@ def generate(
             elif row.steps + 1 >= row.request.max_patches:
                 row.done = row.capped = True
             row.steps += 1
+            row.peak_rows = max(row.peak_rows, len(active))
         if on_piece is not None:
             _emit_stream_pieces(net, [r for r in active if r.request.stream], on_piece, stream_window)
         state.condition = new
+        if any(r.done for r in active):
+            finish([r for r in active if r.done])
         keep = [i for i, r in enumerate(active) if not r.done and not (cancelled is not None and cancelled(r.index))]
         if len(keep) < len(active):
             state.keep(keep)
@@ -189,15 +208,6 @@ def generate(
         state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
         state.res_hidden = net.residual_lm.step(state.lm_hidden + current, positions, state.res_cache)
 
-    # -- decode ----------------------------------------------------------------------------
-    finished = [r for r in rows if r.done]
-    results: list[RowResult | None] = [None] * len(rows)
-    if finished:
-        latents = [torch.stack(r.patches).reshape(-1, dim).T for r in finished]  # (D, T * P) each
-        audios = decode_latents(net.audio_vae, latents)
-        for row, audio in zip(finished, audios):
-            generated = torch.stack(row.patches[row.context :]).float().cpu()
-            results[row.index] = RowResult(audio[row.context * net.patch_samples :].cpu(), generated, row.capped)
     return results
 
 

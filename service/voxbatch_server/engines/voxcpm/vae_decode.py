@@ -9,7 +9,7 @@ from .audio_vae import AudioVAE
 # The decoder is causal with a finite receptive field (about 20 latent frames for the 1.5
 # shapes), so a window that starts this many frames early reproduces the whole decode.
 CONTEXT_FRAMES = 48
-WINDOW_FRAMES = 256
+WINDOW_FRAMES = 128  # about 5 s of 1.5 audio per window: bounds the decoder's peak memory per row
 
 
 @torch.inference_mode()
