@@ -19,7 +19,7 @@ from .audio.encoding import StreamEncoder, check_streamable, encode, output_rate
 from .audio.reference import decode_reference
 from .audio.resample import resample
 from .batching import Batcher
-from .batching.batcher import Ticket
+from .batching.session import Ticket
 from .cache import Cache, cache_key
 from .domain import EngineAudio, SpeechTask, SynthesisRequest
 from .engines import Engine

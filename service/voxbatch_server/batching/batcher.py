@@ -10,11 +10,10 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Protocol
+from typing import Any
 
-from ..domain import WorkTimings
 from ..errors import (
     DeadlineExpired,
     EngineFailure,
@@ -25,113 +24,10 @@ from ..errors import (
     VoxbatchError,
 )
 from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
+from .session import BatchRunner, BatchSession, Ticket, describe, reject, resolve
 from .stats import BatcherStats, BatchReport
 
 log = logging.getLogger(__name__)
-
-
-class BatchRunner(Protocol):
-    """What the batcher needs from an engine. Payloads are opaque to the batcher."""
-
-    def batch_key(self, payload: Any) -> Hashable:
-        """Payloads with equal keys may share one forward pass."""
-
-    def memory_cost(self, payloads: Sequence[Any]) -> int:
-        """Estimated peak bytes of running these payloads as one padded batch."""
-
-    def run_batch(self, payloads: Sequence[Any], session: BatchSession) -> Sequence[Any]:
-        """One result per payload, in order; an exception instance in a slot fails that item only.
-
-        Raise EngineOutOfMemory when the whole batch does not fit; any other exception fails
-        the batch, after which each item is retried alone.
-        """
-
-
-class BatchSession:
-    """Handed to the runner for one batch: the seam for step-wise (continuous) engines.
-
-    A step-wise engine may call `emit` to stream partial output of a row, `cancelled` to drop a
-    row whose caller went away, and `admit` between steps to pull compatible waiting work into
-    the running batch. The payload list grows by what `admit` returns, and results must cover it.
-    """
-
-    def __init__(self, batcher: Batcher, items: list[Pending], batch_id: int, cost: int) -> None:
-        self._batcher = batcher
-        self.items = items
-        self.batch_id = batch_id
-        self.cost = cost
-        self.started_at = batcher.clock()
-
-    @property
-    def size(self) -> int:
-        return len(self.items)
-
-    @property
-    def max_size(self) -> int:
-        """The most items a batch may hold (the batcher's max batch size)."""
-        return self._batcher.limits.max_batch_size
-
-    def work_waiting(self) -> bool:
-        """A cheap, lock-free hint that `admit` may find something."""
-        return bool(self._batcher._queue)
-
-    def emit(self, index: int, partial: Any) -> None:
-        ticket: Ticket = self.items[index].state
-        ticket.emitted = True
-        self._batcher.call_in_loop(ticket._push_partial, partial)
-
-    def complete(self, index: int, result: Any, batch_size: int) -> None:
-        """Hand a finished row's result to its caller now, while the batch runs on (rows that
-        joined later must not wait for it); `batch_size` is how many rows it ran among."""
-        ticket: Ticket = self.items[index].state
-        ticket.completed = True
-        ticket.timings.batch_size = batch_size
-        ticket.timings.batch_id = self.batch_id
-        ticket.timings.compute_s += self._batcher.clock() - self.started_at
-        self._batcher.call_in_loop(_resolve, ticket.future, result)
-
-    def cancelled(self, index: int) -> bool:
-        return self.items[index].state.cancelled
-
-    def admit(self, room: int) -> list[Any]:
-        """Take up to `room` compatible waiting items into this batch (call between steps)."""
-        if room <= 0:
-            return []
-        joined = self._batcher.call_in_loop_and_wait(self._batcher._admit_into, self, room)
-        return [p.payload for p in joined]
-
-
-class Ticket:
-    """A caller's handle on one queued work item."""
-
-    def __init__(self, batcher: Batcher, pending: Pending, future: asyncio.Future, request_id: str = "") -> None:
-        self._batcher = batcher
-        self._pending = pending
-        self.future = future
-        self.request_id = request_id
-        self.timings = WorkTimings()
-        self.cancelled = False
-        self.emitted = False
-        self.completed = False  # resolved early by BatchSession.complete
-        self.partials: asyncio.Queue = asyncio.Queue()
-
-    def _push_partial(self, partial: Any) -> None:
-        self.partials.put_nowait(partial)
-
-    async def result(self) -> Any:
-        try:
-            return await asyncio.shield(self.future)
-        except asyncio.CancelledError:
-            self.cancel()
-            raise
-
-    def cancel(self) -> None:
-        """Leave the queue, or tell a running engine to drop the row; the result is discarded."""
-        if self.future.done():
-            return
-        self.cancelled = True
-        self._batcher._withdraw(self._pending)
-        self.future.cancel()
 
 
 class Batcher:
@@ -345,9 +241,9 @@ class Batcher:
             item.state.timings.batch_id = session.batch_id
             item.state.timings.compute_s += elapsed
             if isinstance(result, BaseException):
-                self._fail(item, result if isinstance(result, VoxbatchError) else EngineFailure(_describe(result)))
+                self._fail(item, result if isinstance(result, VoxbatchError) else EngineFailure(describe(result)))
             else:
-                self.call_in_loop(_resolve, item.state.future, result)
+                self.call_in_loop(resolve, item.state.future, result)
 
     def _sub_session(self, parent: BatchSession, items: list[Pending]) -> BatchSession:
         sub = BatchSession(self, items, parent.batch_id, parent.cost)
@@ -372,25 +268,25 @@ class Batcher:
     def _retry_alone(self, session: BatchSession, exc: Exception) -> None:
         items = session.items
         if len(items) == 1:
-            log.error("batch %d: item failed: %s", session.batch_id, _describe(exc), exc_info=exc)
-            self._fail(items[0], exc if isinstance(exc, VoxbatchError) else EngineFailure(_describe(exc)))
+            log.error("batch %d: item failed: %s", session.batch_id, describe(exc), exc_info=exc)
+            self._fail(items[0], exc if isinstance(exc, VoxbatchError) else EngineFailure(describe(exc)))
             return
         self.stats.isolation_retries += 1
         log.warning(
-            "batch %d of %d items failed (%s); retrying each alone", session.batch_id, len(items), _describe(exc),
+            "batch %d of %d items failed (%s); retrying each alone", session.batch_id, len(items), describe(exc),
             extra={"batch_id": session.batch_id, "batch_size": len(items), "outcome": "engine_failure"},
         )
         for item in items:
             if item.state.emitted:
                 # Audio of this item already reached its caller; running it again would repeat it.
-                self._fail(item, EngineFailure(f"the engine failed mid-stream: {_describe(exc)}"))
+                self._fail(item, EngineFailure(f"the engine failed mid-stream: {describe(exc)}"))
             else:
                 self._run_group(self._sub_session(session, [item]))
 
     # -- loop plumbing ----------------------------------------------------------------------
 
     def _fail(self, item: Pending, exc: BaseException) -> None:
-        self.call_in_loop(_reject, item.state.future, exc)
+        self.call_in_loop(reject, item.state.future, exc)
 
     def call_in_loop(self, fn: Callable, *args: Any) -> None:
         if self._on_loop():
@@ -409,17 +305,3 @@ class Batcher:
             return asyncio.get_running_loop() is self._loop
         except RuntimeError:
             return False
-
-
-def _resolve(future: asyncio.Future, value: Any) -> None:
-    if not future.done():
-        future.set_result(value)
-
-
-def _reject(future: asyncio.Future, exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
-
-
-def _describe(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
