@@ -38,6 +38,7 @@ class RequestTimings:
     compute_s: float = 0.0
     total_s: float = 0.0
     cache_hit: bool = False
+    batch_ids: tuple[int, ...] = ()  # the batches the request's sentences ran in
 
 
 @dataclass
@@ -277,11 +278,10 @@ class Synthesizer:
 
 def _log_fields(jobs: Sequence[_Job], timings: RequestTimings) -> dict:
     """Structured fields of a finished request's log line (see logs.py)."""
-    run = [job.ticket.timings for job in jobs if job.ticket is not None and job.cached is None]
     return {
         "outcome": "ok",
         "sentences": len(jobs),
-        "batch_ids": sorted({t.batch_id for t in run}),
+        "batch_ids": list(timings.batch_ids),
         "batch_size": timings.batch_size,
         "queue_wait_s": round(timings.queue_wait_s, 4),
         "compute_s": round(timings.compute_s, 4),
@@ -309,6 +309,7 @@ def _timings(jobs: Sequence[_Job], started: float) -> RequestTimings:
         compute_s=sum(compute_by_batch.values()),
         total_s=time.perf_counter() - started,
         cache_hit=not run,
+        batch_ids=tuple(sorted(compute_by_batch)),
     )
 
 
