@@ -11,29 +11,18 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import yaml
 
-from tests.support.net import free_port, parse_metrics  # noqa: F401 - re-exported to the ops tests
+from tests.support.net import free_port, parse_metrics, wait_until  # noqa: F401 - re-exported to the ops tests
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 ENVOY_CONFIG = DEPLOY / "envoy" / "envoy.yaml"
 DESCRIPTOR = DEPLOY / "envoy" / "voxbatch.pb"
 VOXBATCH = [sys.executable, "-m", "voxbatch.cli"]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    """Poll `check` until it is true; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def _stop(process: subprocess.Popen, grace: float = 20) -> int:

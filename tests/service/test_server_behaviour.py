@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from tests.support.engines import ToneEngine
+from tests.support.net import wait_until
 from tests.support.server import ServerThread
 from voxbatch import Client, Encoding, Reference
 from voxbatch.errors import (
@@ -104,9 +105,9 @@ def test_full_queue_gives_resource_exhausted_at_once_and_recovers():
     with ServerThread(ToneEngine(gate=gate), max_queue_size=2) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
-            _wait(lambda: server.batcher.running_batches == 1)
+            wait_until(lambda: server.batcher.running_batches == 1)
             queued = [pool.submit(client.synthesize, f"queued {i}") for i in range(2)]
-            _wait(lambda: server.batcher.queue_depth == 2)
+            wait_until(lambda: server.batcher.queue_depth == 2)
             started = time.monotonic()
             with pytest.raises(OverloadedError, match="queue is full"):
                 client.synthesize("one too many")
@@ -130,10 +131,10 @@ def test_deadline_passing_in_the_queue_gives_deadline_exceeded_and_never_runs():
     with ServerThread(engine) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
-            _wait(lambda: server.batcher.running_batches == 1)
+            wait_until(lambda: server.batcher.running_batches == 1)
             with pytest.raises(DeadlineExceededError):
                 client.synthesize("too late", timeout=0.3)
-            _wait(lambda: server.batcher.queue_depth == 0)
+            wait_until(lambda: server.batcher.queue_depth == 0)
             gate.set()
             blocker.result(10)
     assert all("too late" not in batch for batch in engine.batches)
@@ -147,7 +148,7 @@ def test_abandoned_stream_withdraws_its_remaining_sentences():
         first = next(stream)
         assert first.sentence_index == 0
         stream.close()  # the client goes away after the first chunk
-        _wait(lambda: server.batcher.queue_depth == 0 and server.batcher.running_batches == 0)
+        wait_until(lambda: server.batcher.queue_depth == 0 and server.batcher.running_batches == 0)
     assert len(engine.batches) < 6
 
 
@@ -157,9 +158,9 @@ def test_a_failing_request_gets_internal_and_its_batch_neighbours_succeed():
     with ServerThread(engine) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
-            _wait(lambda: server.batcher.running_batches == 1)
+            wait_until(lambda: server.batcher.running_batches == 1)
             futures = {t: pool.submit(client.synthesize, t) for t in ("good one", "poison pill", "good two")}
-            _wait(lambda: server.batcher.queue_depth == 3)
+            wait_until(lambda: server.batcher.queue_depth == 3)
             gate.set()
             blocker.result(10)
             assert futures["good one"].result(10).duration_seconds > 0
@@ -178,7 +179,7 @@ def test_graceful_shutdown_finishes_in_flight_work_and_refuses_new_calls():
     try:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             in_flight = pool.submit(client.synthesize, "finish me")
-            _wait(lambda: server.batcher.running_batches == 1)
+            wait_until(lambda: server.batcher.running_batches == 1)
             stopping = pool.submit(server.stop, 5)
             time.sleep(0.1)
             with pytest.raises(UnavailableError):
@@ -188,10 +189,3 @@ def test_graceful_shutdown_finishes_in_flight_work_and_refuses_new_calls():
     finally:
         client.close()
         server.stop()
-
-
-def _wait(predicate, timeout=10.0):
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.005)

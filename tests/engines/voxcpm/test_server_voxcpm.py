@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from tests.support.net import wait_until
 from tests.support.server import ServerThread
 from voxbatch import Client, Encoding, Reference, join_chunks
 from voxbatch.errors import InvalidRequestError
@@ -91,17 +92,8 @@ def test_a_request_arriving_mid_generation_joins_the_running_batch(tiny_engine):
     with ServerThread(tiny_engine, cache_mb=0) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             first = pool.submit(client.synthesize, long_text, seed=1, inference_steps=2)
-            _wait(lambda: server.batcher.running_batches == 1)
+            wait_until(lambda: server.batcher.running_batches == 1, timeout=30)
             second = client.synthesize("Hi.", seed=2, inference_steps=2)
             first = first.result(120)
         assert server.batcher.stats.batches == 1  # one batch served both: the second joined it
         assert second.timings.batch_size == first.timings.batch_size == 2
-
-
-def _wait(predicate, timeout=30.0):
-    import time
-
-    end = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < end, "condition not reached in time"
-        time.sleep(0.005)
