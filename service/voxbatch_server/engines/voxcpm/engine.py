@@ -117,9 +117,12 @@ class VoxCPMEngine(Engine):
             if session is not None:
                 session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate))
 
+        audios: dict[int, EngineAudio] = {}
+
         def on_done(index: int, row, batch_rows: int) -> None:
+            audios[index] = self._audio(row)
             if session is not None:
-                session.complete(index, self._audio(row), batch_rows)
+                session.complete(index, audios[index], batch_rows)
 
         cancelled = session.cancelled if session is not None else None
         admit = _admitter(session) if session is not None else None
@@ -132,13 +135,9 @@ class VoxCPMEngine(Engine):
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise EngineOutOfMemory(str(error)) from error
-        results: list[EngineAudio | BaseException] = []
-        for row in rows:
-            if row is None:  # the caller left; the batcher discards this slot
-                results.append(EngineAudio(np.zeros(0, dtype=np.float32), rate))
-            else:
-                results.append(self._audio(row))
-        return results
+        # Rows the caller left have no audio; the batcher discards their slots.
+        empty = EngineAudio(np.zeros(0, dtype=np.float32), rate)
+        return [audios.get(i, empty) for i in range(len(rows))]
 
     def _audio(self, row) -> EngineAudio:
         return EngineAudio(row.audio.numpy().astype(np.float32), self.info.native_sample_rate, length_capped=row.capped)
