@@ -70,3 +70,31 @@ def test_memory_estimate_covers_the_measured_peak_without_wild_overestimate():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["measured"] <= figures["estimated"] <= 3 * figures["measured"], figures
+
+
+class RecordingSession:
+    """Stands in for the batcher's session: records when each row was handed over."""
+
+    def __init__(self, cancelled=()):
+        self.handed: list[tuple[int, int]] = []  # (row index, samples)
+        self._cancelled = set(cancelled)
+
+    def complete(self, index, result, batch_size):
+        self.handed.append((index, len(result.samples)))
+
+    def cancelled(self, index):
+        return index in self._cancelled
+
+
+def test_rows_mode_hands_each_request_over_as_soon_as_its_rows_are_done():
+    engine = PiperEngine(batch_mode="rows")
+    work = [prepare(engine, t, temperature=0.0) for t in TEXTS]
+    session = RecordingSession(cancelled={1})
+    results = engine.run_batch(work, session)
+    # Each request is handed over in turn (the first before the later rows are computed); the
+    # row whose caller left is skipped, not computed.
+    assert [i for i, _ in session.handed] == [0, 2]
+    assert [n for _, n in session.handed] == [len(results[0].samples), len(results[2].samples)]
+    assert len(results[1].samples) == 0
+    alone = engine.run_batch([work[2]])[0]
+    np.testing.assert_allclose(results[2].samples, alone.samples, atol=2e-3)

@@ -98,18 +98,28 @@ class PiperEngine(Engine):
         return FIXED_BYTES + len(rows) * max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
 
     def run_batch(self, batch: Sequence[PiperWork], session: BatchSession | None = None) -> list[EngineAudio]:
-        rows = [row for work in batch for row in work.rows]
         scales = np.asarray(batch[0].scales, dtype=np.float32)
         if self.batch_mode == "padded":
-            audios = self._infer(rows, scales)
-        else:
-            audios = [self._infer([row], scales)[0] for row in rows]
-        results, start = [], 0
-        for work in batch:
-            pieces = audios[start : start + len(work.rows)]
-            start += len(work.rows)
-            results.append(EngineAudio(np.concatenate(pieces), self.info.native_sample_rate))
+            rows = [row for work in batch for row in work.rows]
+            audios, results, start = self._infer(rows, scales), [], 0
+            for work in batch:
+                results.append(self._join(audios[start : start + len(work.rows)]))
+                start += len(work.rows)
+            return results
+        # Rows computed one after another: each request gets its audio as soon as its own rows
+        # are done, so sharing a batch never makes it wait for its neighbours' rows.
+        results = []
+        for index, work in enumerate(batch):
+            if session is not None and session.cancelled(index):
+                results.append(EngineAudio(np.zeros(0, dtype=np.float32), self.info.native_sample_rate))
+                continue
+            results.append(self._join([self._infer([row], scales)[0] for row in work.rows]))
+            if session is not None:
+                session.complete(index, results[-1], len(batch))
         return results
+
+    def _join(self, pieces: Sequence[np.ndarray]) -> EngineAudio:
+        return EngineAudio(np.concatenate(pieces), self.info.native_sample_rate)
 
     def close(self) -> None:
         self._phonemizer.close()
