@@ -12,6 +12,15 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 
+# A call cancelled this close to its deadline ended because of the deadline: the client's own
+# timer fires, and cancels the call, a moment before the server's copy of the deadline passes.
+DEADLINE_SLACK_S = 0.1
+
+
+def deadline_passed(deadline: float | None, now: float) -> bool:
+    return deadline is not None and now >= deadline - DEADLINE_SLACK_S
+
+
 class AudioEncoding(enum.Enum):
     WAV = "wav"
     FLAC = "flac"

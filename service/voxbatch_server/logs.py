@@ -24,7 +24,12 @@ def request_context(request_id: str) -> Iterator[None]:
     try:
         yield
     finally:
-        _request_id.reset(token)
+        try:
+            _request_id.reset(token)
+        except ValueError:
+            # An abandoned stream's generator is closed by the event loop in another context
+            # (its own task); the context this value was set in is gone, so there is nothing to restore.
+            pass
 
 
 class _RequestIdFilter(logging.Filter):

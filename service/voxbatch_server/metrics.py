@@ -152,8 +152,8 @@ class _StateCollector(Collector):
              stats.split_for_memory),
             ("voxbatch_oom_retries", "Batches that ran out of memory and were retried in halves.", stats.oom_retries),
             ("voxbatch_isolation_retries", "Failed batches retried item by item.", stats.isolation_retries),
-            ("voxbatch_work_items_expired", "Work items whose deadline passed in the queue.", stats.expired),
-            ("voxbatch_work_items_cancelled", "Work items withdrawn from the queue by callers that left.", stats.cancelled),
+            ("voxbatch_work_items_expired", "Work items dropped because their deadline passed (queued or running).", stats.expired),
+            ("voxbatch_work_items_cancelled", "Work items dropped (queued or running) because their callers left.", stats.cancelled),
             ("voxbatch_queue_rejections", "Requests refused because the queue was full.", stats.rejected_full),
         )
         for name, help_text, value in counters:

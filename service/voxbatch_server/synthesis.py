@@ -19,9 +19,10 @@ from .audio.encoding import StreamEncoder, check_streamable, encode, output_rate
 from .audio.reference import decode_reference
 from .audio.resample import resample
 from .batching import Batcher
+from .batching.batcher import Admission
 from .batching.session import Ticket
 from .cache import Cache, cache_key
-from .domain import EngineAudio, SpeechTask, SynthesisRequest
+from .domain import EngineAudio, SpeechTask, SynthesisRequest, deadline_passed
 from .engines import Engine
 from .errors import InvalidInput
 from .logs import request_context
@@ -113,11 +114,26 @@ class Synthesizer:
     # -- public API -------------------------------------------------------------------------
 
     async def synthesize(self, request: SynthesisRequest, deadline: float | None = None) -> SynthesisResult:
+        # Admitted on arrival: a request that arrived before a shutdown began is finished.
+        with self.batcher.admission() as admission:
+            return await self._synthesize(request, deadline, admission)
+
+    async def stream(self, request: SynthesisRequest, deadline: float | None = None) -> AsyncIterator[StreamPiece]:
+        with self.batcher.admission() as admission:
+            async for piece in self._stream(request, deadline, admission):
+                yield piece
+
+    async def _synthesize(self, request: SynthesisRequest, deadline: float | None, admission: Admission) -> SynthesisResult:
         plan = await self._plan(request, stream=False)
         with request_context(plan.request_id):
-            jobs = await self._start(plan, deadline)
+            jobs = await self._start(plan, deadline, admission)
+            audios: list[EngineAudio] = []
             try:
-                audios = [await self._finish(job) for job in jobs]
+                for job in jobs:
+                    audios.append(await self._finish(job))
+            except asyncio.CancelledError:
+                _log_left(plan, len(audios), len(jobs), deadline)
+                raise
             finally:
                 _cancel(jobs)
             samples = np.concatenate([a.samples for a in audios])
@@ -141,11 +157,12 @@ class Synthesizer:
                 length_capped=any(a.length_capped for a in audios),
             )
 
-    async def stream(self, request: SynthesisRequest, deadline: float | None = None) -> AsyncIterator[StreamPiece]:
+    async def _stream(self, request: SynthesisRequest, deadline: float | None, admission: Admission) -> AsyncIterator[StreamPiece]:
         check_streamable(request.encoding)
         plan = await self._plan(request, stream=True)
         with request_context(plan.request_id):
-            jobs = await self._start(plan, deadline)
+            jobs = await self._start(plan, deadline, admission)
+            index = 0
             encoder = StreamEncoder(request.encoding, plan.rate)
             native = self.engine.info.native_sample_rate
             offset = 0.0
@@ -177,6 +194,9 @@ class Synthesizer:
                     len(jobs), sequence, offset, first_audio_s, total.total_s,
                     extra={**_log_fields(jobs, total), "first_audio_s": round(first_audio_s, 4)},
                 )
+            except (asyncio.CancelledError, GeneratorExit):
+                _log_left(plan, index, len(jobs), deadline)
+                raise
             finally:
                 _cancel(jobs)
 
@@ -215,7 +235,7 @@ class Synthesizer:
             if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
                 raise InvalidInput(f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
 
-    async def _start(self, plan: _Plan, deadline: float | None) -> list[_Job]:
+    async def _start(self, plan: _Plan, deadline: float | None, admission: Admission) -> list[_Job]:
         info = self.engine.info
         jobs = [_Job(key=cache_key(info.name, info.model, task)) for task in plan.tasks]
         if self.cache is not None:
@@ -224,7 +244,9 @@ class Synthesizer:
         todo = [(job, task) for job, task in zip(jobs, plan.tasks) if job.cached is None]
         if todo:
             prepared = await asyncio.to_thread(_prepare_all, self.engine, [task for _, task in todo])
-            tickets = self.batcher.submit_many(prepared, int(plan.request.priority), deadline, request_id=plan.request_id)
+            tickets = self.batcher.submit_many(
+                prepared, int(plan.request.priority), deadline, request_id=plan.request_id, admission=admission
+            )
             for (job, _), ticket in zip(todo, tickets):
                 job.ticket = ticket
         log.info(
@@ -288,6 +310,17 @@ def _log_fields(jobs: Sequence[_Job], timings: RequestTimings) -> dict:
         "total_s": round(timings.total_s, 4),
         "cache_hit": timings.cache_hit,
     }
+
+
+def _log_left(plan: _Plan, done: int, total: int, deadline: float | None) -> None:
+    """The final line of a request whose caller left, or whose deadline passed, before the end."""
+    expired = deadline_passed(deadline, time.monotonic())
+    log.info(
+        "%s after %d of %d sentences, %.3fs",
+        "deadline passed" if expired else "cancelled by the caller", done, total, time.perf_counter() - plan.started,
+        extra={"outcome": "DEADLINE_EXCEEDED" if expired else "CANCELLED", "request_id": plan.request_id, "sentences": total,
+               "total_s": round(time.perf_counter() - plan.started, 4)},
+    )
 
 
 def _prepare_all(engine: Engine, tasks: Sequence[SpeechTask]) -> list:

@@ -34,6 +34,7 @@ class ToneEngine(Engine):
         fixed_bytes: int = 0,
         gate: threading.Event | None = None,
         cloning: bool = False,
+        prepare_delay_s: float = 0.0,
     ) -> None:
         self.delay_s = delay_s
         self.fail_on = fail_on
@@ -41,6 +42,8 @@ class ToneEngine(Engine):
         self.bytes_per_char = bytes_per_char
         self.fixed_bytes = fixed_bytes
         self.gate = gate
+        self.prepare_delay_s = prepare_delay_s
+        self.preparing = threading.Event()  # set when prepare starts (a request is being phonemised)
         self.batches: list[list[str]] = []
         self.oom_batches: list[list[str]] = []
         self._lock = threading.Lock()
@@ -57,6 +60,9 @@ class ToneEngine(Engine):
     def prepare(self, task: SpeechTask) -> ToneWork:
         if "unspeakable" in task.text:
             raise InvalidInput("the tone engine cannot speak 'unspeakable'")
+        self.preparing.set()
+        if self.prepare_delay_s:
+            time.sleep(self.prepare_delay_s)
         return ToneWork(task.text, task.params.speaking_rate or 1.0)
 
     def batch_key(self, prepared: ToneWork) -> Hashable:

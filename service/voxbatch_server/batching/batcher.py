@@ -7,17 +7,20 @@ the loop keeps answering health checks and new requests while a batch computes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ..domain import deadline_passed
 from ..errors import (
     DeadlineExpired,
     EngineFailure,
     EngineOutOfMemory,
+    InvalidInput,
     Overloaded,
     ShuttingDown,
     TooLarge,
@@ -28,6 +31,19 @@ from .session import BatchRunner, BatchSession, Ticket, describe, reject, resolv
 from .stats import BatcherStats, BatchReport
 
 log = logging.getLogger(__name__)
+
+# Past the grace period, how long to wait for batches already inside the engine to return (they
+# were told to drop every row) before the loop closes under them.
+WORKER_STOP_S = 30.0
+UNFINISHED = "the server shut down before finishing this request; retry it"
+
+
+class Admission:
+    """A request's promise to submit its work: taken when the request arrives, so that work
+    accepted before a shutdown began is still queued (and finished) while it drains."""
+
+    def __init__(self) -> None:
+        self.open = True
 
 
 class Batcher:
@@ -48,8 +64,11 @@ class Batcher:
         self._seq = itertools.count()
         self._batch_ids = itertools.count(1)
         self._running = 0
+        self._sessions: set[BatchSession] = set()  # the batches inside the engine now
         self._in_use = 0
         self._closing = False
+        self._stopped = False  # past the grace period: nothing runs any more
+        self._admissions = 0
         self._changed = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -62,20 +81,54 @@ class Batcher:
         self._task = self._loop.create_task(self._dispatch_forever(), name="batcher-dispatch")
 
     async def drain(self, timeout: float | None = None) -> None:
-        """Refuse new work, finish what is queued and running, then stop the workers."""
+        """Refuse new work, finish what is queued, running or admitted, then stop the workers.
+
+        Past `timeout`, every unfinished item fails with ShuttingDown, running batches are told
+        to drop their rows, and the workers are waited for, so nothing runs after drain returns.
+        """
         self._closing = True
         self._changed.set()
         deadline = None if timeout is None else self.clock() + timeout
-        while self._queue or self._running:
+        while self._queue or self._running or self._admissions:
             if deadline is not None and self.clock() >= deadline:
-                for item in self._queue:
-                    self._fail(item, ShuttingDown("the server shut down before this request could run"))
-                self._queue.clear()
+                self._abandon()
                 break
             await asyncio.sleep(0.01)
+        self._stopped = True
         if self._task:
             self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        stop_by = self.clock() + WORKER_STOP_S
+        while self._running and self.clock() < stop_by:
+            await asyncio.sleep(0.01)
+        if self._running:
+            log.warning("%d batches were still inside the engine when the server stopped", self._running)
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _abandon(self) -> None:
+        """The grace period is over: fail everything unfinished and stop running batches."""
+        self._stopped = True
+        for item in self._queue:
+            self._fail(item, ShuttingDown(UNFINISHED))
+        self._queue.clear()
+        for session in self._sessions:
+            for item in session.items:
+                item.state.cancelled = True  # step-wise engines drop the row at their next step
+                self._fail(item, ShuttingDown(UNFINISHED))
+
+    @contextlib.contextmanager
+    def admission(self) -> Iterator[Admission]:
+        """Held by a request from its arrival until its work is queued (or it fails)."""
+        if self._closing:
+            raise ShuttingDown("the server is shutting down and accepts no new work")
+        admission = Admission()
+        self._admissions += 1
+        try:
+            yield admission
+        finally:
+            admission.open = False
+            self._admissions -= 1
 
     @property
     def queue_depth(self) -> int:
@@ -93,11 +146,26 @@ class Batcher:
     # -- admission --------------------------------------------------------------------------
 
     def submit_many(
-        self, payloads: Sequence[Any], priority: int, deadline: float | None = None, request_id: str = ""
+        self,
+        payloads: Sequence[Any],
+        priority: int,
+        deadline: float | None = None,
+        request_id: str = "",
+        admission: Admission | None = None,
     ) -> list[Ticket]:
-        """Queue all payloads of one request, or none of them. `request_id` only labels the logs."""
-        if self._closing:
+        """Queue all payloads of one request, or none of them. `request_id` only labels the logs.
+
+        While the server drains, only requests admitted before it began (`admission`) may submit.
+        """
+        if self._stopped:
+            raise ShuttingDown(UNFINISHED)
+        if self._closing and (admission is None or not admission.open):
             raise ShuttingDown("the server is shutting down and accepts no new work")
+        if len(payloads) > self.max_queue_size:
+            raise InvalidInput(
+                f"this request needs {len(payloads)} work items and the queue holds at most "
+                f"{self.max_queue_size}, so it can never be served; send a shorter text"
+            )
         if len(self._queue) + len(payloads) > self.max_queue_size:
             self.stats.rejected_full += 1
             raise Overloaded(
@@ -131,9 +199,14 @@ class Batcher:
         return tickets
 
     def _withdraw(self, pending: Pending) -> None:
+        """A caller left: drop its item from the queue (or its row from a running batch) and
+        count it as expired when its deadline is what ended the call."""
+        if deadline_passed(pending.deadline, self.clock()):
+            self.stats.expired += 1
+        else:
+            self.stats.cancelled += 1
         if pending in self._queue:
             self._queue.remove(pending)
-            self.stats.cancelled += 1
             self._changed.set()
 
     # -- dispatch ---------------------------------------------------------------------------
@@ -172,15 +245,19 @@ class Batcher:
         if split:
             self.stats.split_for_memory += 1
         session = BatchSession(self, batch, next(self._batch_ids), cost)
+        self._sessions.add(session)
         future = self._loop.run_in_executor(self._executor, self._run, session)
         future.add_done_callback(lambda _f: self._batch_done(session))
 
     def _batch_done(self, session: BatchSession) -> None:
+        self._sessions.discard(session)
         self._running -= 1
         self._in_use -= session.cost
         self._changed.set()
 
     def _admit_into(self, session: BatchSession, room: int) -> list[Pending]:
+        if self._stopped:
+            return []
         key = session.items[0].key
         others = self._in_use - session.cost
         joined = take_compatible(
@@ -211,7 +288,7 @@ class Batcher:
 
     def _run_group(self, session: BatchSession) -> None:
         items = [p for p in session.items if not p.state.cancelled and not p.state.completed]
-        if not items:
+        if not items or self._stopped:
             return
         session.items = items
         started = time.perf_counter()

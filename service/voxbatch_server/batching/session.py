@@ -92,6 +92,8 @@ class Ticket:
         self._batcher = batcher
         self._pending = pending
         self.future = future
+        # A caller that failed on an earlier item of its request never awaits the later ones.
+        future.add_done_callback(_mark_retrieved)
         self.request_id = request_id
         self.timings = WorkTimings()
         self.cancelled = False
@@ -110,12 +112,18 @@ class Ticket:
             raise
 
     def cancel(self) -> None:
-        """Leave the queue, or tell a running engine to drop the row; the result is discarded."""
+        """Leave the queue, or tell a running engine to drop the row; the result is discarded.
+        Counted as cancelled, or as expired when the item's deadline has passed."""
         if self.future.done():
             return
         self.cancelled = True
         self._batcher._withdraw(self._pending)
         self.future.cancel()
+
+
+def _mark_retrieved(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def resolve(future: asyncio.Future, value: Any) -> None:

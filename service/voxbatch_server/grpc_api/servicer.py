@@ -20,8 +20,9 @@ from . import convert, status
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
+    now = time.monotonic()  # read first: the deadline may come out a hair early, never late
     remaining = context.time_remaining()
-    return None if remaining is None else time.monotonic() + remaining
+    return None if remaining is None else now + remaining
 
 
 class TtsServicer(tts_pb2_grpc.TtsServiceServicer):

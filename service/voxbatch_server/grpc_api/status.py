@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import grpc
 
+from ..domain import DEADLINE_SLACK_S
 from ..errors import (
     DeadlineExpired,
     EngineFailure,
@@ -78,6 +79,13 @@ def _count(servicer, rpc: str, code: grpc.StatusCode) -> None:
         metrics.rpc_done(rpc, code.name)
 
 
+def _caller_left(servicer, rpc: str, context: grpc.aio.ServicerContext) -> None:
+    """gRPC cancelled the handler: the client's deadline passed, or the client left."""
+    remaining = context.time_remaining()
+    expired = remaining is not None and remaining <= DEADLINE_SLACK_S
+    _count(servicer, rpc, grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED)
+
+
 def unary(method: Callable) -> Callable:
     rpc = method.__name__
 
@@ -86,7 +94,7 @@ def unary(method: Callable) -> Callable:
         try:
             response = await method(self, request, context)
         except asyncio.CancelledError:
-            _count(self, rpc, grpc.StatusCode.CANCELLED)
+            _caller_left(self, rpc, context)
             raise
         except Exception as exc:  # noqa: BLE001 - every error gets a status
             if isinstance(exc, grpc.aio.AbortError):
@@ -104,11 +112,15 @@ def server_stream(method: Callable[..., AsyncIterator]) -> Callable:
 
     @functools.wraps(method)
     async def wrapper(self, request, context):
+        stream = method(self, request, context)
         try:
-            async for item in method(self, request, context):
+            async for item in stream:
                 yield item
         except (asyncio.CancelledError, GeneratorExit):
-            _count(self, rpc, grpc.StatusCode.CANCELLED)  # the caller left mid-stream
+            # Close the inner stream here, in this call's context, rather than leaving it to the
+            # event loop's finaliser (another task, another context).
+            await stream.aclose()
+            _caller_left(self, rpc, context)  # the caller left mid-stream, or its deadline passed
             raise
         except Exception as exc:  # noqa: BLE001 - every error gets a status
             if isinstance(exc, grpc.aio.AbortError):
