@@ -36,3 +36,21 @@ class EngineOutOfMemory(Exception):
 
     The batcher catches it and retries the batch in halves; it never reaches a client as such.
     """
+
+
+class Unauthenticated(VoxbatchError):
+    """No API key, or one the server does not know (wrong, revoked, malformed)."""
+
+
+class PermissionDenied(VoxbatchError):
+    """The caller's key is valid but lacks the capability this call needs."""
+
+
+class QuotaExceeded(VoxbatchError):
+    """A per-key quota (or the failed-attempt limit of one address) is used up for now.
+
+    `retry_after_s` says when trying again can succeed; clients get it as google.rpc.RetryInfo."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = max(0.0, retry_after_s)

@@ -15,6 +15,8 @@ import sys
 import time
 from collections.abc import Iterator
 
+from .auth.caller import current_key_id
+
 _request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
@@ -36,6 +38,10 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = _request_id.get()
+        if not hasattr(record, "key_id"):  # the caller's key id (never the key), when keys are on
+            key_id = current_key_id()
+            if key_id is not None:
+                record.key_id = key_id
         return True
 
 

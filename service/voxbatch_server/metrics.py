@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -99,11 +99,12 @@ class Metrics:
 
     # -- the HTTP endpoint ----------------------------------------------------------------------
 
-    def serve(self, host: str, port: int) -> int | None:
-        """Serve /metrics on host:port. A port in use is logged, not fatal: the server's real work
-        goes on, and Prometheus shows the target down."""
+    def serve(self, host: str, port: int, token: str | None = None) -> int | None:
+        """Serve /metrics on host:port, to callers sending `authorization: Bearer <token>` when a
+        token is given. A port in use is logged, not fatal: the server's real work goes on, and
+        Prometheus shows the target down."""
         try:
-            self._http, _thread = start_http_server(port, addr=host, registry=self.registry)
+            self._http = _start_http(host, port, make_wsgi_app(self.registry), token)
         except OSError as exc:
             log.error(
                 "metrics endpoint is off: cannot listen on %s:%d (%s); pick a free --metrics-port, or 0 to turn it off",
@@ -111,7 +112,7 @@ class Metrics:
             )
             return None
         bound = self._http.server_address[1]
-        log.info("metrics on http://%s:%d/metrics", host, bound)
+        log.info("metrics on http://%s:%d/metrics%s", host, bound, " (bearer token required)" if token else "")
         return bound
 
     def close(self) -> None:
@@ -119,6 +120,37 @@ class Metrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+
+
+def _start_http(host: str, port: int, app, token: str | None):
+    """prometheus_client's WSGI app in a thread, behind a bearer-token check when a token is set."""
+    import hmac
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format, *args):  # noqa: A002 - the base class's name
+            pass
+
+    expected = f"Bearer {token}".encode() if token else None
+
+    def guarded(environ, start_response):
+        given = environ.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
+        if expected is not None and not hmac.compare_digest(given, expected):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
+            return [b"/metrics needs 'authorization: Bearer <token>'\n"]
+        return app(environ, start_response)
+
+    server_class = type("MetricsServer", (ThreadingWSGIServer,), {})
+    if ":" in host:
+        import socket
+
+        server_class.address_family = socket.AF_INET6
+    httpd = make_server(host, port, guarded, server_class, handler_class=Quiet)
+    threading.Thread(target=httpd.serve_forever, name="metrics-http", daemon=True).start()
+    return httpd
 
 
 class _StateCollector(Collector):

@@ -16,11 +16,14 @@ from . import __version__
 from .batching import Batcher, BatchLimits
 from .cache import Cache, ResultCache
 from .engines import Engine
+from .auth.attempts import FailedAttempts
+from .auth.keys import KeysFileError, KeyStore
+from .grpc_api.auth import Authorization
 from .grpc_api.servicer import TtsServicer
 from .grpc_api.status import UndecodableRequests
 from .logs import configure_logging
 from .metrics import Metrics
-from .settings import Settings
+from .settings import Settings, SettingsError, is_loopback
 from .synthesis import Synthesizer
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,8 @@ class RunningServer:
     metrics: Metrics
     metrics_port: int | None = None  # where /metrics is served; None when off
     cache: Cache | None = None
+    keys: KeyStore | None = None  # None: the server runs without keys
+    quotas: object | None = None  # auth.quotas.LocalQuotas or RedisQuotas, with keys
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new calls, let in-flight ones finish within `grace`, then stop."""
@@ -58,6 +63,8 @@ class RunningServer:
         self.metrics.close()
         if self.cache is not None:
             await self.cache.close()
+        if self.quotas is not None:
+            await self.quotas.close()
         self.engine.close()
         log.info("stopped")
 
@@ -69,6 +76,38 @@ def make_cache(settings: Settings) -> Cache | None:
 
         return RedisCache(settings.redis_url, settings.redis_ttl_s)
     return ResultCache(settings.cache_mb << 20) if settings.cache_mb else None
+
+
+def make_quotas(settings: Settings):
+    """Per-key quotas in Redis when --redis-url is set (shared by replicas), else in this process."""
+    from .auth.quotas import LocalQuotas, RedisQuotas
+
+    return RedisQuotas(settings.redis_url) if settings.redis_url else LocalQuotas()
+
+
+def load_keys(settings: Settings) -> KeyStore | None:
+    if settings.api_keys_file is None:
+        if not is_loopback(settings.host):
+            log.warning(
+                "serving WITHOUT authentication on %s (--allow-unauthenticated): anyone who reaches port %d "
+                "may use this server and its voices", settings.host, settings.port,
+            )
+        return None
+    try:
+        return KeyStore(settings.api_keys_file)
+    except KeysFileError as exc:
+        raise SettingsError(f"invalid settings:\n  api_keys_file: {exc}") from None
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if settings.tls_cert is None:
+        return None
+    client_ca = settings.tls_client_ca.read_bytes() if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials(
+        [(settings.tls_key.read_bytes(), settings.tls_cert.read_bytes())],
+        root_certificates=client_ca,
+        require_client_auth=client_ca is not None,
+    )
 
 
 def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
@@ -84,6 +123,8 @@ def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
 
 async def start_server(settings: Settings, engine: Engine | None = None) -> RunningServer:
     """Start serving on settings.host:settings.port (port 0 picks a free one)."""
+    keys = load_keys(settings)  # before the engine loads: a bad keys file fails at once
+    metrics_token = settings.metrics_token_file.read_text().strip() if settings.metrics_token_file else None
     if engine is None:
         from .engines.registry import create_engine
 
@@ -96,8 +137,14 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     batcher.on_batch = metrics.batch_ran
     synthesizer.on_request = metrics.request_finished
 
+    quotas = make_quotas(settings) if keys is not None else None
+    authorization = Authorization(
+        keys, quotas, FailedAttempts(settings.auth_failure_limit, settings.auth_failure_window_s),
+        trust_forwarded_for=settings.trust_forwarded_for, metrics=metrics,
+    )
     server = grpc.aio.server(
-        interceptors=[UndecodableRequests((SERVICE_NAME,))],
+        # Authorization first: nothing of a call is looked at before its key is.
+        interceptors=[authorization, UndecodableRequests((SERVICE_NAME,))],
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
@@ -106,25 +153,34 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     tts_pb2_grpc.add_TtsServiceServicer_to_server(TtsServicer(synthesizer, batcher, settings, metrics), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    if settings.reflection:
+        reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    credentials = server_credentials(settings)
+    address = f"{settings.host}:{settings.port}"
+    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {settings.host}:{settings.port}")
     batcher.start()
     await server.start()
-    metrics_port = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
+    metrics_port = (
+        metrics.serve(settings.metrics_host or settings.host, settings.metrics_port, metrics_token)
+        if settings.metrics_port else None
+    )
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     info = engine.info
     log.info(
         "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, "
-        "budget %d MiB, queue %d, cache %s",
+        "budget %d MiB, queue %d, cache %s; %s, %s",
         __version__, settings.host, port, info.name, info.model, info.native_sample_rate,
         settings.batch_window_ms, limits.max_batch_size, limits.memory_budget_bytes >> 20, settings.max_queue_size,
         cache.backend if cache is not None else "off",
+        f"{len(keys.keys)} api keys, quotas {quotas.backend}" if keys is not None else "no api keys",
+        ("mutual TLS" if settings.tls_client_ca else "TLS") if credentials else "plaintext",
     )
     return RunningServer(
-        server, port, engine, batcher, synthesizer, health_servicer, settings, metrics, metrics_port, cache
+        server, port, engine, batcher, synthesizer, health_servicer, settings, metrics, metrics_port, cache,
+        keys, quotas,
     )
 
 
@@ -136,5 +192,7 @@ async def serve(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if running.keys is not None:  # SIGHUP rereads the keys file (it is also reread when it changes)
+        loop.add_signal_handler(signal.SIGHUP, running.keys.reload)
     await stop.wait()
     await running.stop()

@@ -27,7 +27,10 @@ def _setting(default: Any, help: str, **extra: Any) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    host: str = _setting("0.0.0.0", "Address to listen on.")
+    host: str = _setting(
+        "127.0.0.1",
+        "Address to listen on. Another than loopback needs --api-keys-file (or --allow-unauthenticated).",
+    )
     port: int = _setting(50051, "gRPC port.")
     engine: str = _setting("piper", "Engine: piper (the embedded default voice) or voxcpm.", choices=ENGINES)
     model_dir: Path | None = _setting(None, "Model folder: a VoxCPM checkpoint for --engine voxcpm.")
@@ -56,6 +59,29 @@ class Settings:
         "", "Redis holding the result cache, shared by replicas (redis://host:6379/0); empty: the in-memory cache."
     )
     redis_ttl_s: int = _setting(86400, "How long Redis keeps a cached sentence, in seconds.")
+    # -- security: keys, TLS, what is logged and exposed (README, "Security") -----------------------
+    api_keys_file: Path | None = _setting(
+        None, "API keys file (voxbatch keys create); every call then needs 'authorization: Bearer <key>'."
+    )
+    allow_unauthenticated: bool = _setting(
+        False, "Serve without keys on an address other than loopback (anyone who reaches the port may use it)."
+    )
+    reflection: bool = _setting(True, "Serve gRPC reflection (it needs a valid key when keys are on).")
+    auth_failure_limit: int = _setting(
+        20, "Failed authentications one address may make per --auth-failure-window-s before it is refused; 0 = no limit."
+    )
+    auth_failure_window_s: float = _setting(60.0, "Window of --auth-failure-limit, in seconds.")
+    trust_forwarded_for: bool = _setting(
+        False, "Take the caller's address from x-forwarded-for (only behind a proxy that sets it, such as our Envoy)."
+    )
+    tls_cert: Path | None = _setting(None, "TLS certificate chain (PEM) of the gRPC port; with --tls-key, the port speaks only TLS.")
+    tls_key: Path | None = _setting(None, "TLS private key (PEM) of --tls-cert.")
+    tls_client_ca: Path | None = _setting(None, "CA bundle (PEM): clients must present a certificate it signed (mutual TLS).")
+    metrics_host: str = _setting("", "Address of the /metrics endpoint; empty: the same as --host.")
+    metrics_token_file: Path | None = _setting(
+        None, "File holding a token /metrics then requires as 'authorization: Bearer <token>'."
+    )
+    log_text_chars: int = _setting(0, "Log the first N characters of each request's text (0: texts are never logged).")
 
     def __post_init__(self) -> None:
         problems = []
@@ -89,6 +115,20 @@ class Settings:
             f"redis_url must start with redis://, rediss:// or unix://, not {self.redis_url!r}",
         )
         check(1 <= self.redis_ttl_s <= 365 * 86400, f"redis_ttl_s must be 1-31536000, not {self.redis_ttl_s}")
+        check(
+            self.api_keys_file is not None or self.allow_unauthenticated or is_loopback(self.host),
+            f"host {self.host} is reachable from other machines, and without --api-keys-file anyone who reaches it "
+            "may use the server: give --api-keys-file (voxbatch keys create), listen on 127.0.0.1, "
+            "or pass --allow-unauthenticated to accept that",
+        )
+        check((self.tls_cert is None) == (self.tls_key is None), "tls_cert and tls_key go together: give both or neither")
+        check(self.tls_client_ca is None or self.tls_cert is not None, "tls_client_ca needs tls_cert and tls_key")
+        for name in ("tls_cert", "tls_key", "tls_client_ca", "metrics_token_file"):
+            value = getattr(self, name)
+            check(value is None or Path(value).is_file(), f"{name} {value} is not a file")
+        check(self.auth_failure_limit >= 0, f"auth_failure_limit must be 0 or more, not {self.auth_failure_limit}")
+        check(self.auth_failure_window_s > 0, f"auth_failure_window_s must be positive, not {self.auth_failure_window_s}")
+        check(self.log_text_chars >= 0, f"log_text_chars must be 0 or more, not {self.log_text_chars}")
         for f in fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
@@ -134,6 +174,18 @@ class Settings:
 
     def describe(self) -> dict[str, Any]:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach."""
+    import ipaddress
+
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _kind(f) -> type:

@@ -253,6 +253,9 @@ class Synthesizer:
             "accepted: %d chars, %d sentences (%d cached), priority %s",
             len(plan.request.text), len(jobs), len(jobs) - len(todo), plan.request.priority.name.lower(),
         )
+        if self.settings.log_text_chars:  # opt-in only: texts may be private
+            cut = plan.request.text[: self.settings.log_text_chars]
+            log.info("text: %r%s", cut, "..." if len(plan.request.text) > len(cut) else "")
         return jobs
 
     async def _finish(self, job: _Job) -> EngineAudio:

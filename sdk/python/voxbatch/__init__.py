@@ -4,10 +4,12 @@ from .aio import AsyncClient
 from .audio import Audio, Chunk, Timings, join_chunks
 from .client import Client
 from .errors import (
+    AuthenticationError,
     CancelledError,
     DeadlineExceededError,
     InvalidRequestError,
     OverloadedError,
+    PermissionDeniedError,
     ServerError,
     UnavailableError,
     VoxbatchError,
@@ -17,6 +19,7 @@ from .options import Encoding, Priority, Reference
 __all__ = [
     "AsyncClient",
     "Audio",
+    "AuthenticationError",
     "CancelledError",
     "Chunk",
     "Client",
@@ -24,6 +27,7 @@ __all__ = [
     "Encoding",
     "InvalidRequestError",
     "OverloadedError",
+    "PermissionDeniedError",
     "Priority",
     "Reference",
     "ServerError",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from voxbatch.tts.v1 import tts_pb2_grpc
 
 from .audio import Audio, Chunk
 from .client import CHANNEL_OPTIONS, DEFAULT_TARGET
+from .connection import aio_channel, connection
 from .errors import from_rpc_error
 from .options import build_request
 
@@ -22,8 +24,19 @@ class AsyncClient:
             audio = await tts.synthesize("Hello there.")
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 300.0) -> None:
-        self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 300.0,
+        api_key: str | None = None,
+        ca_file: str | os.PathLike | None = None,
+        client_cert: str | os.PathLike | None = None,
+        client_key: str | os.PathLike | None = None,
+    ) -> None:
+        conn = connection(target, api_key=api_key, ca_file=ca_file, client_cert=client_cert, client_key=client_key)
+        self._metadata = conn.metadata
+        self._channel = aio_channel(conn, CHANNEL_OPTIONS)
         self._stub = tts_pb2_grpc.TtsServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
@@ -40,13 +53,13 @@ class AsyncClient:
     async def synthesize(self, text: str, *, timeout: float | None = None, **options: Any) -> Audio:
         request = build_request(pb.SynthesizeRequest, text, **options)
         try:
-            return Audio.from_response(await self._stub.Synthesize(request, timeout=timeout or self.timeout))
+            return Audio.from_response(await self._stub.Synthesize(request, timeout=timeout or self.timeout, metadata=self._metadata))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     async def stream(self, text: str, *, timeout: float | None = None, **options: Any) -> AsyncIterator[Chunk]:
         request = build_request(pb.StreamSynthesizeRequest, text, **options)
-        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout)
+        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout, metadata=self._metadata)
         try:
             async for response in call:
                 yield Chunk.from_response(response)
@@ -57,13 +70,13 @@ class AsyncClient:
 
     async def voices(self) -> pb.ListVoicesResponse:
         try:
-            return await self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout)
+            return await self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     async def server_info(self) -> pb.GetServerInfoResponse:
         try:
-            return await self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout)
+            return await self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 

@@ -28,6 +28,9 @@ def _serve(args: argparse.Namespace) -> int:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except SettingsError as error:  # found at start-up, such as a keys file that does not parse
+        print(f"voxbatch serve: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -59,7 +62,7 @@ def _say(args: argparse.Namespace) -> int:
         from .options import Reference
 
         options["reference"] = Reference(Path(args.reference).read_bytes(), args.reference_text or "")
-    with Client(args.server, timeout=args.timeout) as client:
+    with _client(args) as client:
         if args.stream:
             with output.open("wb") as f:
                 for chunk in client.stream(text, **options):
@@ -80,7 +83,7 @@ def _say(args: argparse.Namespace) -> int:
 
 
 def _voices(args: argparse.Namespace) -> int:
-    with Client(args.server, timeout=args.timeout) as client:
+    with _client(args) as client:
         response = client.voices()
     for voice in response.voices:
         default = " (default)" if voice.name == response.default_voice else ""
@@ -91,9 +94,23 @@ def _voices(args: argparse.Namespace) -> int:
 def _info(args: argparse.Namespace) -> int:
     from google.protobuf import json_format
 
-    with Client(args.server, timeout=args.timeout) as client:
+    with _client(args) as client:
         print(json_format.MessageToJson(client.server_info(), always_print_fields_with_no_presence=True))
     return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from voxbatch_server.auth import admin
+
+    return admin.run(args)
+
+
+def _client(args: argparse.Namespace) -> Client:
+    """A client from the common flags. The key: --api-key-file, else --api-key, else VOXBATCH_API_KEY
+    (the variable or the file keep it out of process listings; --api-key does not)."""
+    api_key = Path(args.api_key_file).read_text().strip() if args.api_key_file else args.api_key
+    return Client(args.server, timeout=args.timeout, api_key=api_key, ca_file=args.ca_file,
+                  client_cert=args.client_cert, client_key=args.client_key)
 
 
 def _download_model(args: argparse.Namespace) -> int:
@@ -129,6 +146,15 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     webui.set_defaults(func=_webui)
 
+    try:
+        from voxbatch_server.auth import admin
+
+        keys = commands.add_parser("keys", help="manage the API keys file of a server (create, list, revoke)")
+        admin.add_arguments(keys)
+        keys.set_defaults(func=_keys)
+    except ImportError:  # the SDK can be installed without the server
+        pass
+
     fetch = commands.add_parser("download-model", help="download the official VoxCPM checkpoint into a folder (needs internet)")
     fetch.add_argument("--dir", required=True, help="folder to download into")
     fetch.add_argument("--repo", default="openbmb/VoxCPM1.5", help="Hugging Face repository (default openbmb/VoxCPM1.5)")
@@ -137,8 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def client_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text)
-        sub.add_argument("--server", default=DEFAULT_TARGET, help=f"server address (default {DEFAULT_TARGET})")
+        sub.add_argument("--server", default=DEFAULT_TARGET,
+                         help=f"server address: host:port, or https://host[:port] for TLS (default {DEFAULT_TARGET})")
         sub.add_argument("--timeout", type=float, default=300.0, help="seconds before giving up")
+        sub.add_argument("--api-key", default=None,
+                         help="API key (prefer the VOXBATCH_API_KEY variable or --api-key-file: flags show in process lists)")
+        sub.add_argument("--api-key-file", default=None, help="file holding the API key")
+        sub.add_argument("--ca-file", default=None, help="CA certificate (PEM) that signed the server's; implies TLS")
+        sub.add_argument("--client-cert", default=None, help="client certificate (PEM), for servers that ask for one (mutual TLS)")
+        sub.add_argument("--client-key", default=None, help="the client certificate's private key (PEM)")
         sub.set_defaults(func=func)
         return sub
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,7 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 from voxbatch.tts.v1 import tts_pb2_grpc
 
 from .audio import Audio, Chunk
+from .connection import connection, sync_channel
 from .errors import from_rpc_error
 from .options import build_request
 
@@ -33,8 +35,23 @@ class Client:
     inference_steps, temperature, seed, speaking_rate, priority, request_id.
     """
 
-    def __init__(self, target: str = DEFAULT_TARGET, *, timeout: float | None = 300.0, channel: grpc.Channel | None = None) -> None:
-        self._channel = channel or grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+    def __init__(
+        self,
+        target: str = DEFAULT_TARGET,
+        *,
+        timeout: float | None = 300.0,
+        channel: grpc.Channel | None = None,
+        api_key: str | None = None,
+        ca_file: str | os.PathLike | None = None,
+        client_cert: str | os.PathLike | None = None,
+        client_key: str | os.PathLike | None = None,
+    ) -> None:
+        """`target`: "host:port" (plaintext) or "https://host[:port]" (TLS); `api_key` (default:
+        VOXBATCH_API_KEY) goes with every call; `ca_file` verifies the server's certificate;
+        `client_cert`/`client_key` for mutual TLS. See voxbatch.connection."""
+        conn = connection(target, api_key=api_key, ca_file=ca_file, client_cert=client_cert, client_key=client_key)
+        self._metadata = conn.metadata
+        self._channel = channel or sync_channel(conn, CHANNEL_OPTIONS)
         self._stub = tts_pb2_grpc.TtsServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self.timeout = timeout
@@ -51,14 +68,14 @@ class Client:
     def synthesize(self, text: str, *, timeout: float | None = None, **options: Any) -> Audio:
         request = build_request(pb.SynthesizeRequest, text, **options)
         try:
-            return Audio.from_response(self._stub.Synthesize(request, timeout=timeout or self.timeout))
+            return Audio.from_response(self._stub.Synthesize(request, timeout=timeout or self.timeout, metadata=self._metadata))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     def stream(self, text: str, *, timeout: float | None = None, **options: Any) -> Iterator[Chunk]:
         """Yields chunks in order; leaving the loop early cancels the server-side work."""
         request = build_request(pb.StreamSynthesizeRequest, text, **options)
-        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout)
+        call = self._stub.StreamSynthesize(request, timeout=timeout or self.timeout, metadata=self._metadata)
         try:
             for response in call:
                 yield Chunk.from_response(response)
@@ -69,13 +86,13 @@ class Client:
 
     def voices(self) -> pb.ListVoicesResponse:
         try:
-            return self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout)
+            return self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     def server_info(self) -> pb.GetServerInfoResponse:
         try:
-            return self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout)
+            return self._stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 

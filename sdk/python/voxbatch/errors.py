@@ -6,12 +6,15 @@ import grpc
 
 
 class VoxbatchError(Exception):
-    """A call failed. `code` is the gRPC status code, `details` the server's explanation."""
+    """A call failed. `code` is the gRPC status code, `details` the server's explanation,
+    `retry_after_s` when the server said when trying again can succeed (google.rpc.RetryInfo),
+    else None."""
 
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+    def __init__(self, code: grpc.StatusCode, details: str, retry_after_s: float | None = None) -> None:
         super().__init__(f"{code.name}: {details}")
         self.code = code
         self.details = details
+        self.retry_after_s = retry_after_s
 
 
 class InvalidRequestError(VoxbatchError):
@@ -30,6 +33,14 @@ class UnavailableError(VoxbatchError):
     """UNAVAILABLE: the server cannot be reached or is shutting down; retrying can succeed."""
 
 
+class AuthenticationError(VoxbatchError):
+    """UNAUTHENTICATED: no API key, or one the server does not accept (wrong or revoked)."""
+
+
+class PermissionDeniedError(VoxbatchError):
+    """PERMISSION_DENIED: the API key is valid but may not make this call (a missing capability)."""
+
+
 class CancelledError(VoxbatchError):
     """CANCELLED: the call was cancelled."""
 
@@ -44,10 +55,31 @@ _BY_CODE = {
     grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceededError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.CANCELLED: CancelledError,
+    grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 
 def from_rpc_error(error: grpc.RpcError) -> VoxbatchError:
     code = error.code() if callable(getattr(error, "code", None)) else grpc.StatusCode.UNKNOWN
     details = error.details() if callable(getattr(error, "details", None)) else str(error)
-    return _BY_CODE.get(code, ServerError)(code, details or code.name)
+    return _BY_CODE.get(code, ServerError)(code, details or code.name, _retry_after(error))
+
+
+def _retry_after(error: grpc.RpcError) -> float | None:
+    """RetryInfo's delay from the rich status (grpc-status-details-bin), if the server sent one."""
+    trailing = error.trailing_metadata() if callable(getattr(error, "trailing_metadata", None)) else None
+    for name, value in trailing or ():
+        if name != "grpc-status-details-bin":
+            continue
+        from google.rpc import error_details_pb2, status_pb2
+
+        try:
+            status = status_pb2.Status.FromString(value)
+        except Exception:  # noqa: BLE001 - a malformed trailer is no reason to lose the error itself
+            return None
+        for detail in status.details:
+            info = error_details_pb2.RetryInfo()
+            if detail.Unpack(info):
+                return info.retry_delay.seconds + info.retry_delay.nanos / 1e9
+    return None

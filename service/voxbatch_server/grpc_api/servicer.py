@@ -10,6 +10,7 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 from voxbatch.tts.v1 import tts_pb2_grpc
 
 from .. import __version__
+from ..auth.caller import charge_audio
 from ..audio.encoding import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 from ..batching import Batcher
 from ..logs import request_context
@@ -36,12 +37,14 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     async def Synthesize(self, request: pb.SynthesizeRequest, context) -> pb.SynthesizeResponse:
         with request_context(request.request_id or "-"):
             result = await self._synth.synthesize(convert.synthesis_request(request), _deadline(context))
+        charge_audio(result.duration_s)  # the caller's daily audio quota
         return convert.synthesize_response(result)
 
     @status.server_stream
     async def StreamSynthesize(self, request: pb.StreamSynthesizeRequest, context):
         with request_context(request.request_id or "-"):
             async for piece in self._synth.stream(convert.synthesis_request(request), _deadline(context)):
+                charge_audio(piece.duration_s)
                 yield convert.stream_response(piece)
 
     @status.unary
@@ -67,4 +70,5 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     async def CreateSpeech(self, request: pb.CreateSpeechRequest, context) -> httpbody_pb2.HttpBody:
         voices = {v.name for v in self._synth.engine.info.voices}
         result = await self._synth.synthesize(convert.speech_request(request, voices), _deadline(context))
+        charge_audio(result.duration_s)
         return convert.http_body(result)

@@ -19,8 +19,11 @@ from ..errors import (
     EngineFailure,
     InvalidInput,
     Overloaded,
+    PermissionDenied,
+    QuotaExceeded,
     ShuttingDown,
     TooLarge,
+    Unauthenticated,
     VoxbatchError,
 )
 
@@ -33,6 +36,9 @@ STATUS_OF: dict[type[VoxbatchError], grpc.StatusCode] = {
     DeadlineExpired: grpc.StatusCode.DEADLINE_EXCEEDED,
     ShuttingDown: grpc.StatusCode.UNAVAILABLE,
     EngineFailure: grpc.StatusCode.INTERNAL,
+    Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
+    QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -47,6 +53,30 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         if isinstance(exc, kind):
             return code, _bounded(str(exc))
     return grpc.StatusCode.INTERNAL, "internal server error; the server log has the details"
+
+
+def status_details(exc: BaseException, code: grpc.StatusCode, message: str) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata with the rich status (google.rpc.Status in grpc-status-details-bin) for
+    errors that carry more than a message: a refused quota says when to retry (google.rpc.RetryInfo),
+    which gRPC clients, Envoy (grpc-status-details-bin passes through) and the SDKs read."""
+    retry_after = getattr(exc, "retry_after_s", None)
+    if retry_after is None:
+        return ()
+    from google.protobuf import any_pb2, duration_pb2
+    from google.rpc import error_details_pb2, status_pb2
+
+    whole = int(retry_after)
+    info = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=whole, nanos=int((retry_after - whole) * 1e9)))
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    rich = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    return (("grpc-status-details-bin", rich.SerializeToString()),)
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    """Ends the call with the status of `exc` (and its details, see status_details)."""
+    code, message = status_of(exc)
+    await context.abort(code, message, status_details(exc, code, message))
 
 
 def _bounded(message: str) -> str:
@@ -70,7 +100,7 @@ async def _abort(servicer, rpc: str, request, context: grpc.aio.ServicerContext,
     else:
         log.info("refused with %s: %s", code.name, message, extra=fields)
     _count(servicer, rpc, code)
-    await context.abort(code, message)
+    await context.abort(code, message, status_details(exc, code, message))
 
 
 def _count(servicer, rpc: str, code: grpc.StatusCode) -> None:
