@@ -1,7 +1,7 @@
 // The client over any Connect transport: gRPC over HTTP/2 in Node.js (./node.ts), gRPC-Web in
 // browsers (./web.ts). It mirrors the Python SDK's Client.
 
-import { type Client as RpcClient, createClient, type Transport } from "@connectrpc/connect";
+import { type Client as RpcClient, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
   type GetServerInfoResponse,
   GetServerInfoRequestSchema,
@@ -24,6 +24,23 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Called by `close()`, to release the transport's connection. */
   onClose?: () => void;
+  /**
+   * API key of a server that requires one: sent as `authorization: Bearer <key>` with every call.
+   * Read it from the environment (VOXBATCH_API_KEY) or a file, never from source code.
+   */
+  apiKey?: string;
+}
+
+/** The interceptors a transport needs for `options`: the API key's header, when there is one. */
+export function interceptorsFor(options: { apiKey?: string }): Interceptor[] {
+  const key = options.apiKey?.trim();
+  if (!key) return [];
+  return [
+    (next) => async (request) => {
+      request.header.set("authorization", `Bearer ${key}`);
+      return await next(request);
+    },
+  ];
 }
 
 /**

@@ -60,6 +60,12 @@ export class DeadlineExceededError extends VoxbatchError {}
 /** UNAVAILABLE: the server cannot be reached or is shutting down; retrying can succeed. */
 export class UnavailableError extends VoxbatchError {}
 
+/** UNAUTHENTICATED: no API key, or one the server does not accept (wrong or revoked). */
+export class AuthenticationError extends VoxbatchError {}
+
+/** PERMISSION_DENIED: the API key is valid but may not make this call (a missing capability). */
+export class PermissionDeniedError extends VoxbatchError {}
+
 /** CANCELLED: the call was cancelled (its AbortSignal was aborted). */
 export class CancelledError extends VoxbatchError {}
 
@@ -72,6 +78,8 @@ const BY_CODE = new Map<Code, new (code: Code, details: string, options?: { caus
   [Code.DeadlineExceeded, DeadlineExceededError],
   [Code.Unavailable, UnavailableError],
   [Code.Canceled, CancelledError],
+  [Code.Unauthenticated, AuthenticationError],
+  [Code.PermissionDenied, PermissionDeniedError],
 ]);
 
 /** The typed error for whatever a call threw. */

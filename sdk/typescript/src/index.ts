@@ -2,14 +2,16 @@
 // or "@voxbatch/sdk/web" in browsers (gRPC-Web); both re-export everything here.
 
 export { type Audio, type Chunk, joinChunks, type SynthesizedAudio, type Timings } from "./audio.js";
-export { Client, type ClientOptions, DEFAULT_TIMEOUT_MS } from "./client.js";
+export { Client, type ClientOptions, DEFAULT_TIMEOUT_MS, interceptorsFor } from "./client.js";
 export {
+  AuthenticationError,
   CancelledError,
   Code,
   DeadlineExceededError,
   fromRpcError,
   InvalidRequestError,
   OverloadedError,
+  PermissionDeniedError,
   ServerError,
   type StatusName,
   statusName,

@@ -1,7 +1,7 @@
 // Node.js entry point: gRPC over HTTP/2, straight to the server (no proxy).
 
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
-import { Client, type ClientOptions } from "./client.js";
+import { Client, type ClientOptions, interceptorsFor } from "./client.js";
 
 export * from "./index.js";
 
@@ -9,7 +9,13 @@ export * from "./index.js";
 const READ_MAX_BYTES = 256 << 20;
 const WRITE_MAX_BYTES = 32 << 20;
 
-export interface NodeClientOptions extends Omit<ClientOptions, "onClose"> {}
+export interface NodeClientOptions extends Omit<ClientOptions, "onClose"> {
+  /** CA certificate(s), PEM, that signed the server's certificate (for an https:// target). */
+  ca?: string | Buffer;
+  /** Client certificate and its private key, PEM, for servers that require mutual TLS. */
+  cert?: string | Buffer;
+  key?: string | Buffer;
+}
 
 /** "localhost:50051" -> "http://localhost:50051"; a URL with a scheme (https: for TLS) is kept. */
 export function baseUrlOf(target: string): string {
@@ -22,12 +28,15 @@ export function baseUrlOf(target: string): string {
  */
 export function createClient(target = "localhost:50051", options: NodeClientOptions = {}): Client {
   const baseUrl = baseUrlOf(target);
-  const sessionManager = new Http2SessionManager(baseUrl);
+  const { ca, cert, key, ...common } = options;
+  const tls = Object.fromEntries(Object.entries({ ca, cert, key }).filter(([, value]) => value !== undefined));
+  const sessionManager = new Http2SessionManager(baseUrl, undefined, tls);
   const transport = createGrpcTransport({
     baseUrl,
     sessionManager,
     readMaxBytes: READ_MAX_BYTES,
     writeMaxBytes: WRITE_MAX_BYTES,
+    interceptors: interceptorsFor(common),
   });
-  return new Client(transport, { ...options, onClose: () => sessionManager.abort() });
+  return new Client(transport, { ...common, onClose: () => sessionManager.abort() });
 }

@@ -6,7 +6,7 @@ import { once } from "node:events";
 import { createServer } from "node:net";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Client, createClient } from "../src/node.js";
+import { AuthenticationError, type Client, createClient } from "../src/node.js";
 
 /** The repository root (this file runs as dist/test/server.js under sdk/typescript). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../../../..");
@@ -34,7 +34,10 @@ export interface RunningServer {
  * `python -m voxbatch.cli serve --host 127.0.0.1` with VOXBATCH_PORT set, after which it waits
  * until GetServerInfo answers. VOXBATCH_PYTHON overrides the interpreter (default: ../../.venv).
  */
-export async function startServer(env: Record<string, string> = {}): Promise<RunningServer> {
+export async function startServer(
+  env: Record<string, string> = {},
+  connect: { https?: boolean; ca?: string } = {},
+): Promise<RunningServer> {
   const python = process.env["VOXBATCH_PYTHON"] ?? resolve(REPO_ROOT, ".venv/bin/python");
   const port = await freePort();
   const child = spawn(python, ["-m", "voxbatch.cli", "serve", "--host", "127.0.0.1"], {
@@ -47,7 +50,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
   child.stderr?.setEncoding("utf8").on("data", (text: string) => (output += text));
   const exited = once(child, "exit");
   const running: RunningServer = {
-    target: `127.0.0.1:${port}`,
+    target: connect.https ? `https://localhost:${port}` : `127.0.0.1:${port}`,
     process: child,
     log: () => output,
     async stop() {
@@ -60,7 +63,7 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       return child.exitCode;
     },
   };
-  const client = createClient(running.target, { timeoutMs: 2_000 });
+  const client = createClient(running.target, { timeoutMs: 2_000, ...(connect.ca ? { ca: connect.ca } : {}) });
   const deadline = Date.now() + 90_000;
   try {
     for (;;) {
@@ -69,7 +72,8 @@ export async function startServer(env: Record<string, string> = {}): Promise<Run
       try {
         await client.serverInfo();
         return running;
-      } catch {
+      } catch (error) {
+        if (error instanceof AuthenticationError) return running; // up, and asking for a key
         await new Promise((r) => setTimeout(r, 200));
       }
     }
