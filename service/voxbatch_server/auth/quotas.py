@@ -118,7 +118,7 @@ class RedisQuotas:
         from redis.backoff import NoBackoff
 
         self.clock = clock
-        self._local = LocalQuotas(clock)
+        self._local = LocalQuotas(lambda: self.clock())  # while Redis is out of reach
         self._down_until: float | None = None
         self._client = aioredis.Redis.from_url(
             url, socket_connect_timeout=REDIS_TIMEOUT_S, socket_timeout=REDIS_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
