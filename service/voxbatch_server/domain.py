@@ -70,6 +70,7 @@ class SynthesisRequest:
     params: EngineParams = field(default_factory=EngineParams)
     priority: Priority = Priority.INTERACTIVE
     request_id: str = ""
+    caller: str = ""  # who sent it (grpc_api/identity.py): fair share and the per-caller cap
 
 
 @dataclass(frozen=True, eq=False)

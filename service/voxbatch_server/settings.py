@@ -43,6 +43,17 @@ class Settings:
     max_batch_size: int = _setting(8, "Most work items in one batch (1-256).")
     max_queue_size: int = _setting(256, "Most work items waiting; more are refused with RESOURCE_EXHAUSTED.")
     workers: int = _setting(1, "Batches that may run at the same time (1-16).")
+    # -- scheduling (issue 10): see the README's "How the scheduler decides" -----------------
+    scheduler: str = _setting(
+        "streaming", "streaming: admit rows by each stream's slack against its playback; greedy: every "
+        "compatible waiting row joins a running batch.", choices=("streaming", "greedy"),
+    )
+    stream_margin_ms: int = _setting(320, "Slack (audio ahead of playback) every started stream keeps before more rows are admitted (0-10000 ms).")
+    batch_window_mode: str = _setting(
+        "adaptive", "adaptive: wait for company only while expected arrivals pay for the wait (10 ms up to "
+        "--batch-window-ms); fixed: always --batch-window-ms.", choices=("adaptive", "fixed"),
+    )
+    max_queued_per_caller: int = _setting(64, "Most work items (sentences) one caller may have queued; more are refused with RESOURCE_EXHAUSTED; 0 (or --max-queue-size and above): no cap of its own.")
     memory_budget_mb: int = _setting(2048, "Memory budget of running batches on a CPU, in MiB.")
     gpu_memory_fraction: float = _setting(0.8, "Share of free GPU memory (after loading) the batches may use.")
     max_text_chars: int = _setting(5000, "Longest accepted text, in characters.")
@@ -98,6 +109,8 @@ class Settings:
         check(1 <= self.max_batch_size <= 256, f"max_batch_size must be 1-256, not {self.max_batch_size}")
         check(1 <= self.max_queue_size <= 100_000, f"max_queue_size must be 1-100000, not {self.max_queue_size}")
         check(1 <= self.workers <= 16, f"workers must be 1-16, not {self.workers}")
+        check(0 <= self.stream_margin_ms <= 10_000, f"stream_margin_ms must be 0-10000, not {self.stream_margin_ms}")
+        check(0 <= self.max_queued_per_caller <= 100_000, f"max_queued_per_caller must be 0-100000 (0: no cap), not {self.max_queued_per_caller}")
         check(self.memory_budget_mb >= 64, f"memory_budget_mb must be at least 64, not {self.memory_budget_mb}")
         check(0.05 <= self.gpu_memory_fraction <= 0.95, f"gpu_memory_fraction must be 0.05-0.95, not {self.gpu_memory_fraction}")
         check(1 <= self.max_text_chars <= 1_000_000, f"max_text_chars must be 1-1000000, not {self.max_text_chars}")

@@ -245,7 +245,8 @@ class Synthesizer:
         if todo:
             prepared = await asyncio.to_thread(_prepare_all, self.engine, [task for _, task in todo])
             tickets = self.batcher.submit_many(
-                prepared, int(plan.request.priority), deadline, request_id=plan.request_id, admission=admission
+                prepared, int(plan.request.priority), deadline, request_id=plan.request_id, admission=admission,
+                stream=plan.tasks[0].stream, caller=plan.request.caller,
             )
             for (job, _), ticket in zip(todo, tickets):
                 job.ticket = ticket

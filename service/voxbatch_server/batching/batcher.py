@@ -26,6 +26,10 @@ from ..errors import (
     TooLarge,
     VoxbatchError,
 )
+from .admission import Scheduling
+from .costmodel import CostModel
+from .fairshare import FairShare
+from .playback import RequestTrack, RowProgress
 from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
 from .session import BatchRunner, BatchSession, Ticket, describe, reject, resolve
 from .stats import BatcherStats, BatchReport
@@ -59,6 +63,9 @@ class Batcher:
         self.max_queue_size = max_queue_size
         self.clock = clock
         self.stats = BatcherStats()
+        self.costs = CostModel()
+        self.scheduling = Scheduling(limits, self.costs, clock)
+        self.fair = FairShare(limits.per_caller_cap)
         self.on_batch: Callable[[BatchReport], None] | None = None  # metrics hook, called in a worker thread
         self._queue: list[Pending] = []
         self._seq = itertools.count()
@@ -109,9 +116,9 @@ class Batcher:
     def _abandon(self) -> None:
         """The grace period is over: fail everything unfinished and stop running batches."""
         self._stopped = True
-        for item in self._queue:
+        for item in list(self._queue):
+            self._leave_queue(item, dispatched=False)
             self._fail(item, ShuttingDown(UNFINISHED))
-        self._queue.clear()
         for session in self._sessions:
             for item in session.items:
                 item.state.cancelled = True  # step-wise engines drop the row at their next step
@@ -152,10 +159,15 @@ class Batcher:
         deadline: float | None = None,
         request_id: str = "",
         admission: Admission | None = None,
+        stream: bool = False,
+        caller: str = "",
     ) -> list[Ticket]:
-        """Queue all payloads of one request, or none of them. `request_id` only labels the logs.
+        """Queue all payloads of one request (its sentences, in order), or none of them.
 
-        While the server drains, only requests admitted before it began (`admission`) may submit.
+        `stream`: the caller plays the audio as it arrives (the scheduler keeps it ahead of its
+        playback); `caller` identifies who sent it, for fair share and the per-caller cap;
+        `request_id` only labels the logs. While the server drains, only requests admitted
+        before it began (`admission`) may submit.
         """
         if self._stopped:
             raise ShuttingDown(UNFINISHED)
@@ -172,6 +184,7 @@ class Batcher:
                 f"the queue is full ({len(self._queue)} of {self.max_queue_size} work items waiting, "
                 f"this request needs {len(payloads)}); retry later"
             )
+        self.fair.check(caller, len(payloads))
         budget = self.limits.memory_budget_bytes
         for payload in payloads:
             need = self.runner.memory_cost([payload])
@@ -181,8 +194,9 @@ class Batcher:
                     f"budget of {budget / 2**20:.0f} MiB; shorten the text or the reference audio"
                 )
         now = self.clock()
+        track = RequestTrack(stream, caller, [RowProgress() for _ in payloads])
         tickets = []
-        for payload in payloads:
+        for row, payload in enumerate(payloads):
             pending = Pending(
                 payload=payload,
                 key=self.runner.batch_key(payload),
@@ -190,7 +204,12 @@ class Batcher:
                 seq=next(self._seq),
                 enqueued_at=now,
                 deadline=deadline,
+                caller=caller,
+                tag=self.fair.tag(caller, int(priority)),
+                track=track,
+                row=row,
             )
+            self.scheduling.arrivals.append(now)
             ticket = Ticket(self, pending, self._loop.create_future(), request_id)
             pending.state = ticket
             self._queue.append(pending)
@@ -206,8 +225,12 @@ class Batcher:
         else:
             self.stats.cancelled += 1
         if pending in self._queue:
-            self._queue.remove(pending)
+            self._leave_queue(pending, dispatched=False)
             self._changed.set()
+
+    def _leave_queue(self, item: Pending, dispatched: bool) -> None:
+        self._queue.remove(item)
+        self.fair.left_queue(item.caller, item.priority, item.tag, dispatched)
 
     # -- dispatch ---------------------------------------------------------------------------
 
@@ -218,11 +241,16 @@ class Batcher:
         while True:
             self._changed.clear()
             now = self.clock()
-            self._queue, expired = split_expired(self._queue, now)
+            _alive, expired = split_expired(self._queue, now)
             for item in expired:
+                self._leave_queue(item, dispatched=False)
                 self.stats.expired += 1
                 self._fail(item, DeadlineExpired("the request's deadline passed while it waited in the queue"))
-            decision = decide(self._queue, now, self._running, self._cost, self.limits, self._in_use)
+            self.scheduling.rank(self._queue, 0, now)
+            decision = decide(
+                self._queue, now, self._running, self._cost, self.limits, self._in_use,
+                accept=self.scheduling.accept(), window=self.scheduling.window(),
+            )
             if decision.batch:
                 self._start_batch(list(decision.batch), split=decision.split_for_memory)
                 continue
@@ -238,7 +266,7 @@ class Batcher:
 
     def _start_batch(self, batch: list[Pending], split: bool) -> None:
         for item in batch:
-            self._queue.remove(item)
+            self._leave_queue(item, dispatched=True)
         cost = self._cost([p.payload for p in batch])
         self._running += 1
         self._in_use += cost
@@ -260,7 +288,10 @@ class Batcher:
             return []
         key = session.items[0].key
         others = self._in_use - session.cost
-        joined = take_compatible(
+        running = [p for p in session.items if not p.state.completed and not p.state.cancelled]
+        now = self.clock()
+        self.scheduling.rank(self._queue, len(running), now)
+        feasible = take_compatible(
             self._queue,
             key,
             [p.payload for p in session.items],
@@ -268,9 +299,10 @@ class Batcher:
             self._cost,
             self.limits.memory_budget_bytes - others,
         )
-        now = self.clock()
+        joined = self.scheduling.admit(running, session.steps, feasible, room)
         for item in joined:
-            self._queue.remove(item)
+            self._leave_queue(item, dispatched=True)
+            item.joined_step = session.steps
             item.state.timings.queue_wait_s = now - item.enqueued_at
         if joined:
             session.items.extend(joined)
@@ -304,6 +336,9 @@ class Batcher:
             return
         elapsed = time.perf_counter() - started
         size = len(session.items)
+        if session.steps == 0:  # a whole-batch engine: the batch is its step
+            self.scheduling.stepwise = False
+            self.costs.observe_step(session.items[0].key, size, elapsed)
         self.stats.batches += 1
         self.stats.items_run += size
         self.stats.recent.append((time.time(), size, elapsed))
@@ -320,7 +355,12 @@ class Batcher:
             if isinstance(result, BaseException):
                 self._fail(item, result if isinstance(result, VoxbatchError) else EngineFailure(describe(result)))
             else:
+                self.call_in_loop(self._row_finished, item)
                 self.call_in_loop(resolve, item.state.future, result)
+
+    def _row_finished(self, item: Pending) -> None:
+        item.track.finished(item.row, self.clock())
+        self._changed.set()  # a later sentence of the request may now be due
 
     def _sub_session(self, parent: BatchSession, items: list[Pending]) -> BatchSession:
         sub = BatchSession(self, items, parent.batch_id, parent.cost)

@@ -11,14 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+SCHEDULERS = ("streaming", "greedy")
+WINDOW_MODES = ("adaptive", "fixed")
+
+
 @dataclass(frozen=True)
 class BatchLimits:
     """Validated by Settings; repeated here so the policy can be used on its own."""
 
     max_batch_size: int = 8
-    window_s: float = 0.050
+    window_s: float = 0.050  # fixed window; the adaptive window's upper bound
     memory_budget_bytes: int = 2 << 30
     workers: int = 1
+    scheduler: str = "streaming"  # streaming: admit by slack (scheduler.py); greedy: every compatible row joins
+    margin_s: float = 0.32  # slack every started stream keeps (streaming scheduler)
+    window_mode: str = "adaptive"
+    per_caller_cap: int = 0  # most work items one caller may queue; 0: no cap
 
 
 @dataclass(eq=False)
@@ -32,10 +40,16 @@ class Pending:
     enqueued_at: float
     deadline: float | None = None
     state: Any = field(default=None, repr=False)
+    caller: str = ""
+    tag: float = 0.0  # fair-share tag within the priority class (fairshare.py)
+    rank: int = 1  # urgency within the class, set by the scheduler: 0 due, 1 normal, 2 not needed yet
+    track: Any = field(default=None, repr=False)  # the request's RequestTrack (playback.py)
+    row: int = 0  # this item's sentence within its request
+    joined_step: int = 0  # the running batch's step count when this item joined it
 
     @property
-    def order(self) -> tuple[int, int]:
-        return (self.priority, self.seq)
+    def order(self) -> tuple[int, int, float, int]:
+        return (self.priority, self.rank, self.tag, self.seq)
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now >= self.deadline
@@ -62,13 +76,15 @@ def split_expired(queue: Sequence[Pending], now: float) -> tuple[list[Pending], 
 
 
 def fill_batch(
-    queue: Sequence[Pending], cost: CostFn, limits: BatchLimits, budget: int | None = None
+    queue: Sequence[Pending], cost: CostFn, limits: BatchLimits, budget: int | None = None,
+    accept: Callable[[list[Pending]], bool] | None = None,
 ) -> tuple[list[Pending], bool]:
     """The batch that starts with `head` (default: the first item in priority order).
 
     Takes compatible items in priority order while the padded batch stays under the memory
     budget, as the engine estimates it. The batch closes at the first item that would overflow,
     so no item is overtaken by a smaller, later one. Returns (batch, closed_for_memory).
+    `accept(batch)` (the streaming scheduler) may close it earlier: at the first refused item.
     """
     budget = limits.memory_budget_bytes if budget is None else budget
     ordered = sorted(queue, key=lambda p: p.order)
@@ -85,6 +101,8 @@ def fill_batch(
             continue
         if cost([p.payload for p in (*batch, item)]) > budget:
             return batch, True
+        if accept is not None and not accept([*batch, item]):
+            break
         batch.append(item)
     return batch, False
 
@@ -96,6 +114,8 @@ def decide(
     cost: CostFn,
     limits: BatchLimits,
     in_use_bytes: int = 0,
+    accept: Callable[[list[Pending]], bool] | None = None,
+    window: Callable[[list[Pending]], float] | None = None,
 ) -> Decision:
     """When to dispatch and what.
 
@@ -107,15 +127,16 @@ def decide(
 
     The memory budget covers every running batch together: `in_use_bytes` is what the running
     ones were estimated to take. When even the head does not fit beside them, wait for one to end.
+    `accept` may close a batch early (see fill_batch); `window(batch)` replaces the fixed window.
     """
     if not queue or running >= limits.workers:
         return Decision()
-    batch, split = fill_batch(queue, cost, limits, budget=limits.memory_budget_bytes - in_use_bytes)
+    batch, split = fill_batch(queue, cost, limits, budget=limits.memory_budget_bytes - in_use_bytes, accept=accept)
     if not batch:
         return Decision()
     if running == 0 or split or len(batch) >= limits.max_batch_size:
         return Decision(batch=tuple(batch), split_for_memory=split)
-    due = min(p.enqueued_at for p in batch) + limits.window_s
+    due = min(p.enqueued_at for p in batch) + (limits.window_s if window is None else window(batch))
     if now >= due:
         return Decision(batch=tuple(batch))
     return Decision(wake_at=due)

@@ -37,6 +37,8 @@ class BatchSession:
     A step-wise engine may call `emit` to stream partial output of a row, `cancelled` to drop a
     row whose caller went away, and `admit` between steps to pull compatible waiting work into
     the running batch. The payload list grows by what `admit` returns, and results must cover it.
+    It reports every step with `step` (what the scheduler's cost model learns from), and may ask
+    `may_wait` whether a row far ahead of its listener could sit out a step.
     """
 
     def __init__(self, batcher: Batcher, items: list[Pending], batch_id: int, cost: int) -> None:
@@ -45,6 +47,7 @@ class BatchSession:
         self.batch_id = batch_id
         self.cost = cost
         self.started_at = batcher.clock()
+        self.steps = 0  # steps the engine reported
 
     @property
     def size(self) -> int:
@@ -59,20 +62,46 @@ class BatchSession:
         """A cheap, lock-free hint that `admit` may find something."""
         return bool(self._batcher._queue)
 
-    def emit(self, index: int, partial: Any) -> None:
-        ticket: Ticket = self.items[index].state
+    def step(self, rows: int, seconds: float, joined: int = 0, joined_s: float = 0.0) -> None:
+        """One generation step ran `rows` rows in `seconds`; before it, the prefill of `joined`
+        rows that joined took `joined_s` (the stall they cost the rows already running)."""
+        key = self.items[0].key
+        self._batcher.scheduling.stepwise = True
+        self._batcher.costs.observe_step(key, rows, seconds)
+        if joined:
+            self._batcher.costs.observe_prefill(key, joined, joined_s)
+        self.steps += 1
+
+    def emit(self, index: int, partial: Any, duration_s: float | None = None) -> None:
+        """Stream a piece of a row's output; `duration_s` is the audio it holds (what keeps the
+        row's listener playing), when the engine knows it."""
+        item = self.items[index]
+        ticket: Ticket = item.state
         ticket.emitted = True
+        if duration_s:
+            self._batcher.costs.observe_audio(item.key, duration_s)
+            self._batcher.call_in_loop(_emitted, self._batcher, item, duration_s)
         self._batcher.call_in_loop(ticket._push_partial, partial)
 
     def complete(self, index: int, result: Any, batch_size: int) -> None:
         """Hand a finished row's result to its caller now, while the batch runs on (rows that
         joined later must not wait for it); `batch_size` is how many rows it ran among."""
-        ticket: Ticket = self.items[index].state
+        item = self.items[index]
+        ticket: Ticket = item.state
         ticket.completed = True
         ticket.timings.batch_size = batch_size
         ticket.timings.batch_id = self.batch_id
         ticket.timings.compute_s += self._batcher.clock() - self.started_at
+        if self.steps:  # the step it finished in is not reported yet
+            self._batcher.costs.observe_row(item.key, self.steps - item.joined_step + 1)
+        self._batcher.call_in_loop(self._batcher._row_finished, item)
         self._batcher.call_in_loop(resolve, ticket.future, result)
+
+    def may_wait(self, index: int) -> bool:
+        """Whether row `index` could sit out the next step so that rows behind their listeners
+        catch up (it is far ahead of its own, or has no listener, while another stream is short
+        of the margin). Only for engines that can pause a row cheaply; the others run every row."""
+        return self._batcher.scheduling.may_wait(self.items, self.steps, index)
 
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
@@ -83,6 +112,10 @@ class BatchSession:
             return []
         joined = self._batcher.call_in_loop_and_wait(self._batcher._admit_into, self, room)
         return [p.payload for p in joined]
+
+
+def _emitted(batcher: Batcher, item: Pending, duration_s: float) -> None:
+    item.track.emitted(item.row, batcher.clock(), duration_s)
 
 
 class Ticket:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import grpc
@@ -18,6 +19,12 @@ from ..metrics import Metrics
 from ..settings import Settings
 from ..synthesis import Synthesizer
 from . import convert, status
+from .identity import caller_identity
+
+
+def _from(context: grpc.aio.ServicerContext, request):
+    """The domain request, labelled with who sent it."""
+    return dataclasses.replace(request, caller=caller_identity(context))
 
 
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
@@ -36,14 +43,14 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     @status.unary
     async def Synthesize(self, request: pb.SynthesizeRequest, context) -> pb.SynthesizeResponse:
         with request_context(request.request_id or "-"):
-            result = await self._synth.synthesize(convert.synthesis_request(request), _deadline(context))
+            result = await self._synth.synthesize(_from(context, convert.synthesis_request(request)), _deadline(context))
         charge_audio(result.duration_s)  # the caller's daily audio quota
         return convert.synthesize_response(result)
 
     @status.server_stream
     async def StreamSynthesize(self, request: pb.StreamSynthesizeRequest, context):
         with request_context(request.request_id or "-"):
-            async for piece in self._synth.stream(convert.synthesis_request(request), _deadline(context)):
+            async for piece in self._synth.stream(_from(context, convert.synthesis_request(request)), _deadline(context)):
                 charge_audio(piece.duration_s)
                 yield convert.stream_response(piece)
 
@@ -69,6 +76,6 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     @status.unary
     async def CreateSpeech(self, request: pb.CreateSpeechRequest, context) -> httpbody_pb2.HttpBody:
         voices = {v.name for v in self._synth.engine.info.voices}
-        result = await self._synth.synthesize(convert.speech_request(request, voices), _deadline(context))
+        result = await self._synth.synthesize(_from(context, convert.speech_request(request, voices)), _deadline(context))
         charge_audio(result.duration_s)
         return convert.http_body(result)

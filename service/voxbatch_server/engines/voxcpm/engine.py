@@ -115,7 +115,7 @@ class VoxCPMEngine(Engine):
 
         def on_piece(index: int, samples: torch.Tensor) -> None:
             if session is not None:
-                session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate))
+                session.emit(index, EngineAudio(samples.numpy().astype(np.float32), rate), len(samples) / rate)
 
         audios: dict[int, EngineAudio] = {}
 
@@ -130,7 +130,7 @@ class VoxCPMEngine(Engine):
             rows = generate(
                 self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
                 on_done=on_done, max_rows=session.max_size if session is not None else None,
-                stream_window=self.stream_window,
+                stream_window=self.stream_window, on_step=session.step if session is not None else None,
             )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()

@@ -7,6 +7,7 @@ other rows share its batch (up to floating-point summation order).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -132,6 +133,7 @@ def generate(
     on_done: Callable[[int, RowResult, int], None] | None = None,
     max_rows: int | None = None,
     stream_window: int = STREAM_CONTEXT_PATCHES,
+    on_step: Callable[[int, float, int, float], None] | None = None,
 ) -> list[RowResult | None]:
     """Generate every row and return one result per row, in order.
 
@@ -140,7 +142,8 @@ def generate(
     return up to n more requests (continuous batching): they are prefilled, join the running
     batch, and get the next indices; the batch never exceeds `max_rows`. Rows are decoded as
     they finish and handed to `on_done(i, result, peak_rows)` at once, so a short row does
-    not wait for the rows still generating.
+    not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s)` reports
+    each step's rows and time, and the prefill time of the rows that joined before it.
     """
     param = next(net.base_lm.parameters())
     device, dtype = param.device, param.dtype
@@ -167,10 +170,14 @@ def generate(
     state = _prefill(net, new_rows(requests))
     max_rows = max_rows or len(requests)
     while state.rows:
+        joined, joined_s = 0, 0.0
         if admit is not None and len(state.rows) < max_rows:
             joining = admit(max_rows - len(state.rows))
             if joining:
+                began = time.perf_counter()
                 state.join(_prefill(net, new_rows(joining)))
+                joined, joined_s = len(joining), time.perf_counter() - began
+        step_began = time.perf_counter()
         active = state.rows
         mu = net.dit_condition(state.lm_hidden, state.res_hidden)
         noise = torch.cat(
@@ -202,11 +209,12 @@ def generate(
         if len(keep) < len(active):
             state.keep(keep)
             current = current[torch.tensor(keep, device=device, dtype=torch.long)]
-        if not state.rows:
-            break
-        positions = state.lm_cache.length - state.lm_cache.pad
-        state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
-        state.res_hidden = net.residual_lm.step(state.lm_hidden + current, positions, state.res_cache)
+        if state.rows:
+            positions = state.lm_cache.length - state.lm_cache.pad
+            state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
+            state.res_hidden = net.residual_lm.step(state.lm_hidden + current, positions, state.res_cache)
+        if on_step is not None:
+            on_step(len(active), time.perf_counter() - step_began, joined, joined_s)
 
     return results
 

@@ -1,0 +1,131 @@
+"""The batcher's scheduling state: it turns queued and running items into the views the pure
+policy (scheduler.py) decides on, with the cost model's predictions and the batcher's clock.
+
+Runs on the event loop (ranking, admission, new batches); `may_wait` is read from the engine's
+worker thread and only reads.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Sequence
+
+from . import scheduler
+from .costmodel import CostModel
+from .policy import BatchLimits, Pending
+from .scheduler import Candidate, RowView, StepCosts
+
+MIN_WINDOW_S = 0.010
+
+
+class Scheduling:
+    def __init__(self, limits: BatchLimits, costs: CostModel, clock: Callable[[], float]) -> None:
+        self.limits = limits
+        self.costs = costs
+        self.clock = clock
+        self.streaming = limits.scheduler == "streaming"
+        # Whether the engine reports steps (rows can join between them); None until a batch ran.
+        # Unknown counts as step-wise: the cautious choice for a cold server's first batch.
+        self.stepwise: bool | None = None
+        self.arrivals: deque[float] = deque(maxlen=128)
+        self.decisions: Counter[str] = Counter()  # admission outcomes, for the metrics
+
+    def step_costs(self, key: Hashable) -> StepCosts:
+        return StepCosts(lambda n: self.costs.step_s(key, n), lambda n: self.costs.prefill_s(key, n))
+
+    # -- views ------------------------------------------------------------------------------
+
+    def view(self, item: Pending, now: float, steps_done: int = 0) -> RowView:
+        key = item.key
+        row_steps = self.costs.row_steps(key)
+        remaining = max(row_steps - steps_done, 1.0)
+        track = item.track
+        if track is not None and track.stream:
+            audio = self.costs.audio_per_step(key)
+            needed = track.needed_at(item.row, row_steps * audio)
+            if needed is not None:
+                return RowView(needed - now, remaining, audio, required_s=self.limits.margin_s)
+            first_open = next((i for i, r in enumerate(track.rows) if not r.done), 0)
+            return RowView(None, remaining, audio, fresh=item.row == first_open)
+        if item.deadline is not None:
+            return RowView(item.deadline - now, remaining)
+        return RowView(None, remaining)
+
+    def running_views(self, items: Sequence[Pending], steps: int, now: float) -> list[RowView]:
+        return [self.view(p, now, steps - p.joined_step) for p in items]
+
+    # -- ordering ---------------------------------------------------------------------------
+
+    def rank(self, queue: Sequence[Pending], running_rows: int, now: float) -> None:
+        """Urgency within each priority class: 0 for a started stream's sentence that must start
+        now to stay ahead (or a unary request whose deadline is near), 2 for a later sentence not
+        needed yet, 1 for the rest (new requests: the quick start). Greedy keeps arrival order."""
+        if not self.streaming:
+            return
+        for item in queue:
+            view = self.view(item, now)
+            if view.fresh or view.slack_s is None:
+                later = item.track is not None and item.track.stream and not view.fresh
+                item.rank = 2 if later else 1
+                continue
+            lead = self.costs.prefill_s(item.key, 1) + self.costs.step_s(item.key, running_rows + 1)
+            if view.audio_per_step == 0:  # a unary row: its whole length must fit before the deadline
+                lead = self.costs.prefill_s(item.key, 1) + view.remaining_steps * self.costs.step_s(item.key, running_rows + 1)
+            item.rank = 0 if view.slack_s <= self.limits.margin_s + lead else (2 if item.track.stream else 1)
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def admit(self, running: Sequence[Pending], steps: int, feasible: Sequence[Pending], room: int) -> list[Pending]:
+        """Which of `feasible` (compatible, within memory, in order) join the running batch now."""
+        if not self.streaming or not feasible:
+            return list(feasible[:room])
+        now = self.clock()
+        top = min(p.priority for p in feasible)
+        # Background work uses only spare capacity: none while interactive work is waiting.
+        candidates = [
+            Candidate(p, self.view(p, now), due=p.rank == 0) for p in feasible if p.priority == top
+        ]
+        joined = scheduler.admit(
+            self.running_views(running, steps, now), candidates, room, self.step_costs(running[0].key)
+        )
+        self.decisions["admitted"] += len(joined)
+        if len(joined) < len(candidates) and len(joined) < room:
+            self.decisions["held_back"] += 1
+        return joined
+
+    def accept(self) -> Callable[[list[Pending]], bool] | None:
+        """For a new batch: grow it only while its rows keep their slack (step-wise engines)."""
+        if not self.streaming or self.stepwise is False:
+            return None
+        now = self.clock()
+
+        def accept(batch: list[Pending]) -> bool:
+            views = [self.view(p, now) for p in batch]
+            ok = scheduler.lowest_headroom([], views, self.step_costs(batch[0].key)) >= 0
+            if not ok:
+                self.decisions["held_back"] += 1
+            return ok
+
+        return accept
+
+    def window(self) -> Callable[[list[Pending]], float] | None:
+        """The adaptive window (None: the fixed one)."""
+        if self.limits.window_mode != "adaptive":
+            return None
+        now = self.clock()
+        rate = scheduler.arrival_rate(self.arrivals, now)
+
+        def window(batch: list[Pending]) -> float:
+            key = batch[0].key
+            return scheduler.adaptive_window(
+                rate, len(batch), self.limits.max_batch_size, lambda n: self.costs.step_s(key, n),
+                min(MIN_WINDOW_S, self.limits.window_s), self.limits.window_s,
+            )
+
+        return window
+
+    def may_wait(self, running: Sequence[Pending], steps: int, index: int) -> bool:
+        if not self.streaming:
+            return False
+        views = self.running_views(running, steps, self.clock())
+        return scheduler.may_wait(views, self.limits.margin_s)[index]

@@ -1,0 +1,18 @@
+"""Who is calling: the key the scheduler's fair share and per-caller cap count by."""
+
+from __future__ import annotations
+
+CLIENT_HEADER = "x-voxbatch-client"  # Envoy forwards it from REST requests as gRPC metadata
+MAX_CALLER_CHARS = 128
+
+
+def caller_identity(context) -> str:
+    """The caller's `x-voxbatch-client` metadata, else its peer address without the port (one
+    machine with several connections is one caller). Authentication (issue 13) will put the
+    API key's id first."""
+    for key, value in context.invocation_metadata() or ():
+        if key == CLIENT_HEADER and value.strip():
+            return "client:" + value.strip()[:MAX_CALLER_CHARS]
+    peer = context.peer() or "unknown"
+    host = peer.rsplit(":", 1)[0] if peer.count(":") >= 2 else peer  # ipv4:1.2.3.4:5678, ipv6:[::1]:5678
+    return "peer:" + host

@@ -1,0 +1,204 @@
+"""Streaming-aware admission, playback deadlines, fair share and the adaptive window, as pure
+functions of views, costs and an injected time."""
+
+from __future__ import annotations
+
+import pytest
+
+from voxbatch_server.batching.fairshare import FairShare
+from voxbatch_server.batching.playback import PlaybackClock, RequestTrack, RowProgress
+from voxbatch_server.batching.scheduler import (
+    Candidate,
+    RowView,
+    StepCosts,
+    adaptive_window,
+    admit,
+    arrival_rate,
+    may_wait,
+    predicted_slack,
+)
+from voxbatch_server.errors import Overloaded
+
+AUDIO = 0.16  # audio per step
+MARGIN = 0.32
+# One row: 0.04 s per 0.16 s of audio; four rows take exactly a step's audio; five fall behind.
+COSTS = StepCosts(step_s=lambda n: 0.04 * n, prefill_s=lambda n: 0.05 * n)
+
+
+def stream(slack, remaining=20):
+    return RowView(slack, remaining, AUDIO, required_s=MARGIN)
+
+
+def new_stream(remaining=20):
+    return RowView(None, remaining, AUDIO, fresh=True)
+
+
+def unary(deadline_in=None, remaining=20):
+    return RowView(deadline_in, remaining)
+
+
+def names(candidates, running, room=8, costs=COSTS):
+    return admit(running, [Candidate(name, view, due) for name, view, due in candidates], room, costs)
+
+
+# -- admission -------------------------------------------------------------------------------------
+
+
+def test_holds_back_when_a_running_stream_would_fall_below_the_margin():
+    # Three running streams, one only just above the margin: a fourth row's prefill would take
+    # it below, so the new request waits (and so does everything behind it).
+    running = [stream(1.0), stream(1.0), stream(MARGIN + 0.15)]
+    assert names([("new", new_stream(), False), ("next", new_stream(), False)], running) == []
+
+
+def test_admits_when_streams_are_ahead_even_past_the_sustainable_batch():
+    # Five rows cost 0.20 s a step for 0.16 s of audio: sustainable only with slack to spend.
+    # The four running streams finish in three steps, after which the newcomer runs at ease.
+    behind = [stream(0.5, remaining=3) for _ in range(4)]
+    ahead = [stream(3.0, remaining=3) for _ in range(4)]
+    assert names([("new", new_stream(), False)], behind) == []
+    assert names([("new", new_stream(), False)], ahead) == ["new"]
+    # Work without a listener joins streams that are far ahead for longer, for throughput.
+    far_ahead = [stream(5.0, remaining=10) for _ in range(4)]
+    assert names([("job", unary(), False)], far_ahead) == ["job"]
+    # ... but a new stream would fall behind its own playback in such a batch, so it waits.
+    assert names([("new", new_stream(), False)], far_ahead) == []
+
+
+def test_admits_only_as_many_as_keep_every_stream_ahead():
+    running = [stream(2.0, remaining=30)]
+    joined = names([(f"r{i}", new_stream(remaining=30), False) for i in range(6)], running)
+    # The grown batch must not make any of its new streams lose playback after their first chunk:
+    # with 0.04 s a row, at most four rows keep up with 0.16 s of audio a step.
+    assert joined == ["r0", "r1", "r2"]
+
+
+def test_quick_start_for_a_new_request_when_no_stream_is_endangered():
+    running = [stream(2.0), unary()]
+    assert names([("new", new_stream(), False)], running) == ["new"]
+    # A fresh batch takes its first row unconditionally: there is nothing to protect.
+    assert names([("first", new_stream(), False)], []) == ["first"]
+
+
+def test_rows_without_time_pressure_never_hold_admission_back():
+    assert names([("a", unary(), False), ("b", unary(), False)], [unary(), unary()]) == ["a", "b"]
+
+
+def test_a_due_sentence_may_spend_the_margin_of_others_but_not_stall_them():
+    running = [stream(MARGIN + 0.05, remaining=10)]
+    assert names([("later", stream(0.4, remaining=10), False)], running) == []
+    assert names([("later", stream(0.4, remaining=10), True)], running) == ["later"]
+    nearly_stalled = [stream(0.08, remaining=10)]
+    assert names([("later", stream(0.4, remaining=10), True)], nearly_stalled) == []
+
+
+def test_unary_deadline_holds_back_rows_that_would_make_it_late():
+    # 20 steps left at 0.04 s each alone = 0.8 s; with a second row 1.6 s plus its prefill.
+    assert names([("new", unary(), False)], [unary(deadline_in=1.0)]) == []
+    assert names([("new", unary(), False)], [unary(deadline_in=5.0)]) == ["new"]
+    # A candidate with a deadline it can still meet is taken; one it cannot meet is not.
+    assert names([("urgent", unary(deadline_in=1.0), True)], []) == ["urgent"]
+    assert names([("late", unary(deadline_in=0.5), False)], [unary()]) == []
+
+
+def test_predicted_slack_counts_prefill_steps_and_the_overlap():
+    row = stream(1.0)
+    assert predicted_slack(row, 1, 0.1, 0.05) == pytest.approx(0.85)
+    assert predicted_slack(row, 5, 0.2, 0.05) == pytest.approx(1.0 - 0.05 - 0.2 - 4 * 0.04)
+    assert predicted_slack(new_stream(), 5, 0.2, 0.05) == pytest.approx(AUDIO - 4 * 0.04)
+
+
+def test_rows_far_ahead_may_wait_while_another_stream_is_behind():
+    rows = [stream(0.1), stream(4 * MARGIN + 0.5), unary(), new_stream()]
+    assert may_wait(rows, MARGIN) == [False, True, True, False]
+    assert may_wait([stream(1.0), stream(4 * MARGIN + 0.5)], MARGIN) == [False, False]
+
+
+# -- playback deadlines ----------------------------------------------------------------------------
+
+
+def test_playback_starts_at_the_first_chunk_and_counts_stalls():
+    clock = PlaybackClock()
+    assert clock.slack(0.0) is None
+    clock.deliver(1.0, 0.16)
+    clock.deliver(1.1, 0.16)
+    assert clock.slack(1.1) == pytest.approx(0.22)
+    clock.deliver(1.5, 0.16)  # playback ran out at 1.32: a 0.18 s gap
+    assert clock.stalls == 1 and clock.stalled_s == pytest.approx(0.18)
+    assert clock.slack(1.5) == pytest.approx(0.16)  # the player resumed with this chunk
+
+
+def test_a_later_sentence_is_needed_only_when_the_audio_before_it_has_played():
+    track = RequestTrack(stream=True, rows=[RowProgress(), RowProgress()])
+    assert track.needed_at(0, 5.0) is None  # not started: quick start, no deadline yet
+    track.emitted(0, 10.0, 0.16)
+    track.emitted(0, 10.1, 0.16)
+    # Sentence 1's next chunk: when its 0.32 s have played.
+    assert track.needed_at(0, 5.0) == pytest.approx(10.32)
+    # Sentence 2 starts after sentence 1, expected to last 5 s in all: 4.68 s more to come.
+    assert track.needed_at(1, 5.0) == pytest.approx(15.0)
+    track.emitted(1, 10.2, 0.16)  # emitted early: buffered, it does not count as delivered yet
+    assert track.clock.delivered_s == pytest.approx(0.32)
+    assert track.needed_at(1, 5.0) == pytest.approx(15.16)
+    track.finished(0, 10.3)  # sentence 1 was 0.32 s long after all: sentence 2's chunk plays now
+    assert track.clock.delivered_s == pytest.approx(0.48)
+    assert track.needed_at(1, 5.0) == pytest.approx(10.48)
+
+
+# -- fair share ------------------------------------------------------------------------------------
+
+
+def test_fair_share_serves_callers_in_turn_whatever_they_queued():
+    fair = FairShare()
+    flood = [("flood", fair.tag("flood", 0)) for _ in range(6)]
+    light = [("light", fair.tag("light", 0)) for _ in range(2)]
+    order = [c for c, _ in sorted(flood + light, key=lambda x: x[1])]
+    assert order[:4] == ["flood", "light", "flood", "light"] or order[:4] == ["light", "flood", "light", "flood"]
+    # A caller arriving later starts at the current round, not behind the whole flood.
+    for _, tag in sorted(flood + light, key=lambda x: x[1])[:4]:
+        fair.left_queue("flood", 0, tag, dispatched=True)
+    late = fair.tag("late", 0)
+    waiting = sorted(t for c, t in flood[2:])
+    assert late <= waiting[1]
+
+
+def test_per_caller_cap_refuses_the_flooding_caller_only():
+    fair = FairShare(per_caller_cap=3)
+    for _ in range(3):
+        fair.tag("flood", 0)
+    with pytest.raises(Overloaded, match="at most 3"):
+        fair.check("flood", 1)
+    fair.check("light", 1)  # others still get in
+    fair.left_queue("flood", 0, 0.0, dispatched=True)
+    fair.check("flood", 1)  # room again once one of its items left the queue
+
+
+# -- adaptive window -------------------------------------------------------------------------------
+
+
+def step_cost(n):
+    return 0.05 + 0.01 * n  # batching saves most of a step per extra row
+
+
+def test_adaptive_window_stays_within_its_bounds():
+    low, high = 0.010, 0.050
+    for rate in (0.0, 0.5, 5.0, 50.0, 5000.0):
+        for queued in range(1, 9):
+            assert low <= adaptive_window(rate, queued, 8, step_cost, low, high) <= high
+
+
+def test_adaptive_window_waits_only_when_arrivals_pay_for_the_wait():
+    low, high = 0.010, 0.050
+    assert adaptive_window(0.0, 1, 8, step_cost, low, high) == low  # nobody is coming
+    assert adaptive_window(2.0, 4, 8, step_cost, low, high) == low  # saving 0.05 s x 2/s < 4 rows delayed
+    assert adaptive_window(1000.0, 1, 8, step_cost, low, high) == low  # the batch fills within 10 ms anyway
+    assert adaptive_window(200.0, 2, 8, step_cost, low, high) == pytest.approx(0.030)  # 6 more at 200/s
+    assert adaptive_window(200.0, 8, 8, step_cost, low, high) == low  # already full
+    linear = lambda n: 0.06 * n  # noqa: E731 - batching saves nothing: never wait
+    assert adaptive_window(1000.0, 1, 8, linear, low, high) == low
+
+
+def test_arrival_rate_counts_recent_arrivals():
+    assert arrival_rate([], 10.0) == 0.0
+    assert arrival_rate([9.0, 9.5, 10.0], 10.0) == pytest.approx(2.0)
+    assert arrival_rate([0.0, 1.0, 9.0, 9.5, 10.0], 10.0, horizon_s=2.0) == pytest.approx(2.0)

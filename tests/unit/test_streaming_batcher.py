@@ -1,0 +1,172 @@
+"""The batcher with the streaming-aware scheduler, on simulated time: a step-wise engine whose
+steps advance an injected clock by what they would cost, so playback, stalls and admission are
+exact and the tests take milliseconds."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from voxbatch_server.batching import Batcher, BatchLimits
+from voxbatch_server.domain import EngineAudio
+from voxbatch_server.errors import Overloaded
+
+AUDIO = 0.16
+
+
+class SimClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@dataclass(frozen=True, eq=False)
+class SimWork:
+    name: str
+    steps: int
+
+
+class SimEngine:
+    """Step-wise: one step of n rows costs `step_s(n)`, a joining row's prefill `prefill_s`;
+    every row gets 0.16 s of audio a step. Arrivals are injected between steps, at simulated times."""
+
+    def __init__(self, clock, step_s, prefill_s=0.03, arrivals=None, max_rows=8):
+        self.clock = clock
+        self.step_s = step_s
+        self.prefill_s = prefill_s
+        self.arrivals = arrivals or (lambda now: None)
+        self.max_rows = max_rows
+        self.rows_per_step: list[int] = []
+
+    def batch_key(self, payload):
+        return "k"
+
+    def memory_cost(self, payloads):
+        return 1
+
+    def run_batch(self, payloads, session):
+        rows = [[w, 0] for w in payloads]
+        joined = len(rows)
+        while True:
+            session.admit(0)  # a round trip through the loop: emits so far are processed
+            self.arrivals(self.clock.t)
+            active = [i for i, (w, done) in enumerate(rows) if done < w.steps and not session.cancelled(i)]
+            if len(active) < self.max_rows:
+                more = session.admit(self.max_rows - len(active))
+                rows += [[w, 0] for w in more]
+                joined += len(more)
+                active += list(range(len(rows) - len(more), len(rows)))
+            if not active:
+                break
+            prefill = self.prefill_s * joined
+            step = self.step_s(len(active))
+            self.clock.t += prefill + step
+            self.rows_per_step.append(len(active))
+            for i in active:
+                rows[i][1] += 1
+                session.emit(i, EngineAudio(np.zeros(1, np.float32), 1), AUDIO)
+                if rows[i][1] == rows[i][0].steps:
+                    session.complete(i, EngineAudio(np.zeros(1, np.float32), 1), len(active))
+            session.step(len(active), step, joined, prefill)
+            joined = 0
+        return [EngineAudio(np.zeros(1, np.float32), 1) for _ in rows]
+
+
+async def simulate(scheduler, step_s, requests, arrivals_at=None, **limits):
+    """Run `requests` [(sentence steps, stream, caller)] (and more injected at simulated times);
+    return each request's tickets and the engine."""
+    clock = SimClock()
+    pending = sorted(arrivals_at or [], key=lambda a: a[0])
+    late: list = []
+
+    def arrivals(now):
+        while pending and pending[0][0] <= now:
+            _, spec = pending.pop(0)
+            late.append(batcher.call_in_loop_and_wait(submit, spec))
+
+    engine = SimEngine(clock, step_s, arrivals=arrivals)
+    batcher = Batcher(engine, BatchLimits(**{"max_batch_size": 8, "scheduler": scheduler, **limits}), 256, clock=clock)
+
+    def submit(spec):
+        steps, stream, caller = spec
+        return batcher.submit_many([SimWork(f"s{i}", n) for i, n in enumerate(steps)], 0, stream=stream, caller=caller)
+
+    batcher.start()
+    first = [submit(spec) for spec in requests]
+    while True:  # late arrivals append to `late` as the simulation runs
+        everything = first + late
+        await asyncio.wait_for(asyncio.gather(*(t.result() for ts in everything for t in ts)), 10)
+        if not pending and len(first + late) == len(everything):
+            break
+    await batcher.drain()
+    return first + late, engine
+
+
+def stalls(tickets):
+    return tickets[0]._pending.track.clock.stalls
+
+
+async def test_two_sentence_stream_stays_ahead_only_with_the_streaming_scheduler():
+    # The issue's example: one row runs at RTF 0.8 (0.128 s a step for 0.16 s of audio), two
+    # rows together at 0.196 s a step. Greedy runs both sentences in every step: the first
+    # advances at the pace of two and its listener hears gaps. The second sentence is needed
+    # only once the first has played.
+    cost = lambda n: 0.06 + 0.068 * n  # noqa: E731
+    greedy, _ = await simulate("greedy", cost, [((30, 30), True, "a")])
+    streaming, engine = await simulate("streaming", cost, [((30, 30), True, "a")])
+    assert stalls(greedy[0]) > 0
+    assert stalls(streaming[0]) == 0
+    assert max(engine.rows_per_step) == 1  # the second sentence ran after the first, on time
+
+
+async def test_new_streams_join_only_while_every_running_stream_stays_ahead():
+    # Four rows keep up with playback (0.04 s a row, 0.16 s of audio a step); eight do not.
+    cost = lambda n: 0.04 * n  # noqa: E731
+    requests = [((25,), True, f"c{i}") for i in range(8)]
+    greedy, greedy_engine = await simulate("greedy", cost, requests)
+    streaming, engine = await simulate("streaming", cost, requests)
+    assert sum(stalls(t) for t in greedy) > 0 and max(greedy_engine.rows_per_step) == 8
+    assert sum(stalls(t) for t in streaming) == 0
+    assert max(engine.rows_per_step) > 1  # streams still shared steps: batching stayed on
+
+
+async def test_quick_start_new_request_joins_a_running_batch_at_once_when_it_endangers_nothing():
+    cost = lambda n: 0.02 * n  # noqa: E731 - far below real time: room for everyone
+    tickets, engine = await simulate(
+        "streaming", cost, [((40,), True, "a")], arrivals_at=[(0.3, ((10,), True, "b"))]
+    )
+    late = tickets[1][0]
+    assert late.timings.queue_wait_s < 0.1  # it joined between steps, not after the batch
+    assert late.timings.batch_id == tickets[0][0].timings.batch_id
+
+
+async def test_flooding_caller_hits_its_cap_while_others_get_in():
+    cost = lambda n: 0.04 * n  # noqa: E731
+    clock = SimClock()
+    engine = SimEngine(clock, cost)
+    batcher = Batcher(engine, BatchLimits(per_caller_cap=4), 256, clock=clock)
+    batcher.start()
+    flood = batcher.submit_many([SimWork("f", 5)] * 4, 0, caller="flood")
+    with pytest.raises(Overloaded, match="at most 4"):
+        batcher.submit_many([SimWork("f", 5)], 0, caller="flood")
+    light = batcher.submit_many([SimWork("l", 5)], 0, caller="light")
+    await asyncio.wait_for(asyncio.gather(*(t.result() for t in flood + light)), 10)
+    await batcher.drain()
+
+
+async def test_fair_share_lets_a_light_caller_overtake_a_queued_flood():
+    cost = lambda n: 0.04 * n  # noqa: E731
+    tickets, engine = await simulate(
+        "streaming", cost, [((20,) * 20, False, "flood")], arrivals_at=[(0.1, ((20,), False, "light"))],
+    )
+    flood, light = tickets
+    # Eight of the flood's sentences run, twelve queue; the light caller's one, arriving later,
+    # goes in the next round ahead of them instead of after all of them.
+    waits = sorted(t.timings.queue_wait_s for t in flood)
+    assert waits[-1] > waits[8] > 0
+    assert light[0].timings.queue_wait_s < waits[-1] - 1.0
