@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/voxcpm_throughput.py                 # CPU, mid-size random model
     .venv/bin/python benchmarks/voxcpm_throughput.py --shapes 1.5 --device cuda --sizes 1 2 4 8 16 32
+    .venv/bin/python benchmarks/voxcpm_throughput.py --shapes 2 --device cuda --sizes 1 2 4 8 16 32
 
 Random weights cost the same compute as trained ones. The stop head is zeroed, so every row
 generates exactly its length cap and batches of equal texts do equal work. For each batch size
@@ -25,7 +26,7 @@ import torch
 from voxbatch_server.domain import EngineParams, SpeechTask
 from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
 from voxbatch_server.engines.voxcpm.generate import generate
-from voxbatch_server.engines.voxcpm.random_checkpoint import TINY, VOXCPM_1_5, scaled, write_checkpoint
+from voxbatch_server.engines.voxcpm.random_checkpoint import TINY, TINY_V2, VOXCPM_1_5, VOXCPM_2, scaled, write_checkpoint
 
 TEXT = "Numbers like 42 are read aloud, too!"
 
@@ -89,7 +90,8 @@ def run(engine: VoxCPMEngine, batch_size: int, steps: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shapes", choices=["mid", "1.5"], default="mid")
+    parser.add_argument("--shapes", choices=["mid", "1.5", "mid2", "2"], default="mid",
+                        help="random weights of the real VoxCPM-1.5 or VoxCPM2 shapes, or CPU-sized ones")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 8])
@@ -99,7 +101,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    config = VOXCPM_1_5 if args.shapes == "1.5" else scaled(TINY, hidden=512, layers=8, local_layers=2, vae_dim=512)
+    config = {
+        "1.5": VOXCPM_1_5, "2": VOXCPM_2,
+        "mid": scaled(TINY, hidden=512, layers=8, local_layers=2, vae_dim=512),
+        "mid2": scaled(TINY_V2, hidden=512, layers=8, local_layers=2, vae_dim=512),
+    }[args.shapes]
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_checkpoint(Path(tmp) / "model", config)
         engine = VoxCPMEngine(folder, device=args.device, dtype=args.dtype)

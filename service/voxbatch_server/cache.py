@@ -26,6 +26,10 @@ def cache_key(engine: str, model: str, task: SpeechTask) -> str:
         h.update(b"\0")
     if task.reference is not None:
         h.update(task.reference.digest.encode())
+    if task.instructions:
+        h.update(b"\0instructions\0" + task.instructions.encode())
+    if task.prompt is not None:
+        h.update(b"\0prompt\0" + task.prompt.digest.encode())
     return h.hexdigest()
 
 

@@ -71,6 +71,10 @@ class SynthesisRequest:
     priority: Priority = Priority.INTERACTIVE
     request_id: str = ""
     caller: str = ""  # who sent it (grpc_api/identity.py): fair share and the per-caller cap
+    # How the voice should sound and speak, for engines that follow instructions (VoxCPM2).
+    instructions: str = ""
+    # A continuation prompt (clip + transcript) on top of an isolated `reference` (VoxCPM2).
+    prompt: ReferenceClip | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +104,9 @@ class SpeechTask:
     params: EngineParams
     reference: ReferenceAudio | None = None
     stream: bool = False  # the caller streams: engines that can, emit audio step by step
+    instructions: str = ""
+    # Set only with an isolated reference: the clip (with transcript) the speech continues from.
+    prompt: ReferenceAudio | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,6 +146,9 @@ class EngineInfo:
     default_voice: str
     parameters: tuple[ParameterSpec, ...]
     supports_cloning: bool = False
+    supports_instructions: bool = False
+    # Clones from a clip alone (no transcript), and takes a continuation prompt besides.
+    supports_isolated_reference: bool = False
 
 
 @dataclass

@@ -218,11 +218,47 @@ class Synthesizer:
             if not info.supports_cloning:
                 raise InvalidInput(f"the {info.name} engine cannot clone voices; send no reference audio")
             reference = await asyncio.to_thread(
-                decode_reference, request.reference, self.settings.max_reference_seconds
+                decode_reference, request.reference, self.settings.max_reference_seconds,
+                transcript_required=not info.supports_isolated_reference,
             )
+        instructions, prompt = await self._voice_design(request, reference)
         sentences = split_sentences(text, self.settings.max_sentence_chars)
-        tasks = [SpeechTask(s.text, voice, request.params, reference, stream) for s in sentences]
+        tasks = [
+            SpeechTask(s.text, voice, request.params, reference, stream, instructions=instructions, prompt=prompt)
+            for s in sentences
+        ]
         return _Plan(request, request_id, sentences, tasks, rate, started)
+
+    async def _voice_design(self, request: SynthesisRequest, reference):
+        """Instructions and a continuation prompt next to an isolated reference: refused, with
+        what to do instead, by engines that cannot use them."""
+        info = self.engine.info
+        instructions = " ".join(request.instructions.split())
+        if instructions and not info.supports_instructions:
+            raise InvalidInput(
+                f"the {info.name} engine ({info.model}) cannot follow instructions; leave instructions empty "
+                "or serve a VoxCPM2 model"
+            )
+        if len(instructions) > self.settings.max_text_chars:
+            raise InvalidInput(f"instructions are {len(instructions)} characters; the limit is {self.settings.max_text_chars}")
+        if request.prompt is None:
+            return instructions, None
+        if not info.supports_isolated_reference:
+            raise InvalidInput(
+                f"the {info.name} engine ({info.model}) takes no prompt besides the reference; send the clip "
+                "to continue from as reference, with its transcript"
+            )
+        if reference is None:
+            raise InvalidInput("prompt needs a reference: prompt is the clip to continue from, reference the voice to clone")
+        if reference.transcript:
+            raise InvalidInput(
+                "reference.transcript must be empty when a prompt is sent: the reference is then used alone "
+                "(isolated cloning) and the prompt carries the transcript"
+            )
+        prompt = await asyncio.to_thread(
+            decode_reference, request.prompt, self.settings.max_reference_seconds, field="prompt"
+        )
+        return instructions, prompt
 
     def _check_params(self, request: SynthesisRequest) -> None:
         for name, value in request.params.given().items():

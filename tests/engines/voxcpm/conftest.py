@@ -45,3 +45,18 @@ def task(text, seed=0, reference=None, stream=False, **params):
 
 def reference(transcript="A tone sweeps. "):
     return ReferenceAudio(prompt_audio(), 44100, transcript)
+
+
+@pytest.fixture(scope="session")
+def tiny_v2_dir(tmp_path_factory):
+    """The tiny random VoxCPM2 in the official layout (16 kHz in, 48 kHz out); never stops."""
+    from voxbatch_server.engines.voxcpm.random_checkpoint import TINY_V2
+
+    return write_checkpoint(tmp_path_factory.mktemp("voxcpm2-tiny"), TINY_V2)
+
+
+@pytest.fixture(scope="session")
+def tiny_v2_engine(tiny_v2_dir):
+    from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+
+    return VoxCPMEngine(tiny_v2_dir, device="cpu")

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from voxbatch_server.engines.voxcpm.generate import generate
-from voxbatch_server.engines.voxcpm.vae_decode import decode_latents
 
 from .conftest import reference, task
 
@@ -67,26 +66,34 @@ def test_temperature_zero_is_deterministic_whatever_the_seed(tiny_engine):
     assert not np.allclose(warm[0].audio.numpy(), warm[1].audio.numpy())
 
 
-def streamed(engine, window):
-    req = engine.prepare(task(TEXTS[1], seed=9, stream=True)).request
+@pytest.mark.parametrize("generation", ["1.5", "2"])
+@pytest.mark.parametrize("cloned", [False, True], ids=["plain", "continuation"])
+def test_streamed_pieces_join_into_exactly_the_unary_audio(tiny_engine, tiny_v2_engine, generation, cloned):
+    """Each patch is decoded once with the decoder's causal state carried over: no window, no
+    seams (upstream 1.5 re-decoded a 3-patch window per step, whose pieces differed slightly)."""
+    engine = tiny_engine if generation == "1.5" else tiny_v2_engine
+    ref = reference() if cloned else None
+    unary = generate(engine._net, [engine.prepare(task(TEXTS[1], seed=9, reference=ref)).request])[0]
     pieces: list[np.ndarray] = []
-    row = generate(engine._net, [req], on_piece=lambda i, s: pieces.append(s.numpy()), stream_window=window)[0]
+    req = engine.prepare(task(TEXTS[1], seed=9, reference=ref, stream=True)).request
+    row = generate(engine._net, [req], on_piece=lambda i, s: pieces.append(s.numpy()))[0]
     assert len(pieces) == len(row.patches)
     assert all(len(p) == engine._net.patch_samples for p in pieces)
-    return np.stack(pieces), row.audio.numpy().reshape(len(pieces), -1)
+    np.testing.assert_array_equal(np.concatenate(pieces), unary.audio.numpy())
 
 
-def test_streamed_pieces_join_into_the_whole_audio_up_to_the_joins(tiny_engine):
-    pieces, whole = streamed(tiny_engine, window=3)  # upstream's window
-    error = np.sqrt(np.mean((pieces - whole) ** 2, axis=0))  # by position inside a piece
-    quarter = pieces.shape[1] // 4
-    assert error[:quarter].mean() > 1.5 * error[-quarter:].mean()  # the differences sit at the joins
-    assert np.sqrt(np.mean((pieces - whole) ** 2)) < 0.25 * np.sqrt(np.mean(whole**2))
-
-
-def test_a_window_covering_the_decoder_makes_streaming_exact(tiny_engine):
-    pieces, whole = streamed(tiny_engine, window=6)
-    np.testing.assert_allclose(pieces, whole, atol=1e-7)
+@pytest.mark.parametrize("generation", ["1.5", "2"])
+def test_decoding_step_by_step_with_carried_state_equals_decoding_at_once(tiny_engine, tiny_v2_engine, generation):
+    vae = (tiny_engine if generation == "1.5" else tiny_v2_engine)._net.audio_vae
+    z = torch.randn(2, 16, 60, generator=torch.Generator().manual_seed(0)) * 0.5
+    with torch.inference_mode():
+        whole = vae.decode(z)[:, 0]
+        carries, pieces = vae.decoder.carries(2, "cpu"), []
+        for start in range(0, 60, 4):
+            audio, carries = vae.decoder.step(z[:, :, start : start + 4], carries)
+            pieces.append(audio[:, 0])
+    assert whole.shape[1] == 60 * vae.decode_hop
+    np.testing.assert_allclose(torch.cat(pieces, dim=1).numpy(), whole.numpy(), atol=1e-6)
 
 
 def test_a_cancelled_row_is_dropped_and_the_others_finish_unchanged(tiny_engine):
@@ -108,16 +115,6 @@ def test_runaway_generation_is_capped_and_flagged(tiny_engine, tmp_path):
     early = stopping.run_batch([stopping.prepare(task(TEXTS[0], seed=1))])[0]
     assert not early.length_capped
     assert len(early.samples) == 4 * stopping._net.patch_samples  # stops at the first step allowed
-
-
-def test_windowed_vae_decode_equals_decoding_at_once(tiny_engine):
-    vae = tiny_engine._net.audio_vae
-    z = torch.randn(16, 300, generator=torch.Generator().manual_seed(0)) * 0.5
-    with torch.inference_mode():
-        whole = vae.decode(z[None])[0, 0]
-    windowed = decode_latents(vae, [z, z[:, :70]], window=64)
-    np.testing.assert_allclose(windowed[0].numpy(), whole.numpy(), atol=1e-6)
-    np.testing.assert_allclose(windowed[1].numpy(), whole[: 70 * vae.hop_length].numpy(), atol=1e-6)
 
 
 def test_reference_prompts_are_encoded_once(tiny_engine, monkeypatch):

@@ -76,7 +76,7 @@ def test_bfloat16_keeps_the_vae_in_float32(folder):
     [
         (lambda f: (f / "tokenizer.json").unlink(), CheckpointError, "no tokenizer.json"),
         (lambda f: (f / "audiovae.pth").unlink(), CheckpointError, "neither audiovae.safetensors nor audiovae.pth"),
-        (lambda f: (f / "config.json").write_text('{"architecture": "voxcpm2", "lm_config": {}}'), ConfigError, "voxcpm2"),
+        (lambda f: (f / "config.json").write_text('{"architecture": "voxcpm3", "lm_config": {}}'), ConfigError, "voxcpm3"),
         (lambda f: (f / "config.json").write_text("{not json"), ConfigError, "cannot read"),
     ],
 )
@@ -89,3 +89,48 @@ def test_broken_folders_are_refused_with_the_reason(folder, damage, error, messa
 def test_voxcpm_engine_needs_a_model_folder():
     with pytest.raises(SettingsError, match="engine voxcpm needs --model-dir"):
         Settings(engine="voxcpm")
+
+
+@pytest.fixture
+def v2_folder(tiny_v2_dir, tmp_path):
+    copy = tmp_path / "model2"
+    shutil.copytree(tiny_v2_dir, copy)
+    return copy
+
+
+def _edit_vae(folder, edit):
+    checkpoint = torch.load(folder / "audiovae.pth", weights_only=True)
+    edit(checkpoint["state_dict"])
+    torch.save(checkpoint, folder / "audiovae.pth")
+
+
+def test_voxcpm2_loads_strictly_with_its_own_modules(v2_folder):
+    loaded = load_checkpoint(v2_folder)
+    net = loaded.network
+    assert net.is_v2 and net.audio_vae.output_rate == 48000 and net.patch_samples == 4 * 1920
+    assert net.residual_lm.rope_emb is None and net.base_lm.rope_emb is not None
+    assert net.fusion_concat_proj.weight.shape == (64, 128)
+    assert net.audio_vae.decoder.rate_bucket == 3  # 48 kHz is past every boundary
+
+
+def test_voxcpm2_without_the_rate_boundaries_buffer_takes_them_from_the_config(v2_folder):
+    """The official loader is not strict; published checkpoints may lack this buffer."""
+    _edit_vae(v2_folder, lambda state: state.pop("decoder.sr_bin_boundaries"))
+    config = json.loads((v2_folder / "config.json").read_text())
+    del config["audio_vae_config"]["sr_bin_boundaries"]  # official default: 20, 30, 40 kHz
+    (v2_folder / "config.json").write_text(json.dumps(config))
+    assert load_checkpoint(v2_folder).network.audio_vae.decoder.rate_bucket == 3
+
+
+def test_voxcpm2_rate_boundaries_that_disagree_with_the_config_are_refused(v2_folder):
+    _edit_vae(v2_folder, lambda state: state.__setitem__("decoder.sr_bin_boundaries", torch.tensor([1, 2, 3])))
+    with pytest.raises(CheckpointError, match=r"sr_bin_boundaries is \[1, 2, 3\].*\[20000, 30000, 40000\]"):
+        load_checkpoint(v2_folder)
+
+
+def test_voxcpm2_missing_fusion_weights_are_named(v2_folder):
+    state = load_file(str(v2_folder / "model.safetensors"))
+    del state["fusion_concat_proj.weight"]
+    save_file(state, str(v2_folder / "model.safetensors"))
+    with pytest.raises(CheckpointError, match=r"missing keys \(1\): fusion_concat_proj.weight"):
+        load_checkpoint(v2_folder)

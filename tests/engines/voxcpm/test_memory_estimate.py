@@ -8,11 +8,14 @@ import sys
 import textwrap
 
 from voxbatch_server.engines.voxcpm.memory import MemoryModel, RowShape
-from voxbatch_server.engines.voxcpm.random_checkpoint import VOXCPM_1_5
+import pytest
+
+from voxbatch_server.engines.voxcpm.random_checkpoint import VOXCPM_1_5, VOXCPM_2
 from voxbatch_server.engines.voxcpm.config import VoxCPMConfig
 
 
-def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path):
+@pytest.mark.parametrize("base", ["TINY", "TINY_V2"], ids=["1.5", "2"])
+def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path, base):
     script = textwrap.dedent(
         f"""
         import json, torch
@@ -23,10 +26,10 @@ def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path):
                     return int(line.split()[1]) * 1024
         from pathlib import Path
         torch.set_num_threads(1)
-        from voxbatch_server.engines.voxcpm.random_checkpoint import write_checkpoint, scaled, TINY
+        from voxbatch_server.engines.voxcpm.random_checkpoint import write_checkpoint, scaled, TINY, TINY_V2
         from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
         from voxbatch_server.domain import SpeechTask, EngineParams
-        folder = write_checkpoint(Path({str(tmp_path)!r}) / "m", scaled(TINY, hidden=256, layers=4, local_layers=2, vae_dim=256))
+        folder = write_checkpoint(Path({str(tmp_path)!r}) / "m", scaled({base}, hidden=256, layers=4, local_layers=2, vae_dim=256))
         engine = VoxCPMEngine(folder, device="cpu")
         text = "Numbers like 42 are read aloud, too!"
         works = [engine.prepare(SpeechTask(text, "default", EngineParams(seed=i, inference_steps=2))) for i in range(4)]
@@ -52,3 +55,13 @@ def test_estimate_of_the_1_5_shapes_matches_the_published_figures():
     assert 150e6 <= model.vae_bytes_per_second() <= 260e6
     one_minute = RowShape(prefill=200, max_patches=375)
     assert model.batch_bytes([one_minute] * 8) > 8 * (200 + 375) * 16 * 1024
+
+
+def test_estimate_of_the_voxcpm2_shapes():
+    model = MemoryModel(VoxCPMConfig.from_dict(VOXCPM_2), dtype_bytes=2, fused_attention=True)
+    # 28 base + 8 residual layers, 2 KV heads of 128 channels, keys and values, bf16.
+    assert model.kv_bytes_per_position == 36 * 1024
+    one_minute = RowShape(prefill=200, max_patches=375)
+    eight = model.batch_bytes([one_minute] * 8)
+    assert eight > 8 * (200 + 375) * 36 * 1024
+    assert eight < 2 * model.batch_bytes([one_minute] * 4) < 2 * eight

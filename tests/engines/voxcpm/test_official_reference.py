@@ -3,7 +3,8 @@
 official_reference.npz holds what the official OpenBMB/VoxCPM code (VoxCPMModel at upstream
 commit 616d3d3, `_generate_with_prompt_cache(..., retry_badcase=False)`, float32 on the CPU,
 one request at a time) produced for the tiny fixture checkpoint (seed 0): the token ids, the
-generated latent patches, the first 4096 samples of each audio and the streamed audio's ends.
+generated latent patches, the first 4096 samples of each audio and the streamed audio's ends (upstream 1.5 streams with a
+3-patch window; see the streaming test).
 """
 
 from __future__ import annotations
@@ -57,9 +58,14 @@ def test_latents_and_audio_match_the_official_implementation(batched, case):
 
 
 @pytest.mark.parametrize("case", [i for i, c in enumerate(CASES) if c.get("stream")])
-def test_streamed_audio_matches_the_official_streaming(batched, case):
-    _, pieces = batched
+def test_streamed_audio_equals_the_official_unary_audio(batched, case):
+    """The npz's stream_* arrays were made by upstream 1.5's streaming, which re-decodes a window
+    of the last 3 patches per step, so its pieces differ slightly from the whole decode. We decode
+    each patch once with the decoder's causal state carried over (as upstream VoxCPM2 does), so
+    our streamed audio equals the unary audio, which the test above checks against upstream."""
+    rows, pieces = batched
     stream = np.concatenate(pieces[case])
+    np.testing.assert_array_equal(stream, rows[case].audio.numpy())
     assert len(stream) == int(REFERENCE[f"stream_len{case}"])
-    np.testing.assert_allclose(stream[:4096], REFERENCE[f"stream_head{case}"], atol=1e-6)
-    np.testing.assert_allclose(stream[-4096:], REFERENCE[f"stream_tail{case}"], atol=1e-6)
+    # Upstream's windowed pieces are close to it, not equal.
+    np.testing.assert_allclose(stream[-4096:], REFERENCE[f"stream_tail{case}"], atol=0.05)

@@ -77,6 +77,18 @@ class AudioVAEConfig:
     depthwise: bool = True
     sample_rate: int = 16000
     use_noise_block: bool = False
+    # AudioVAE V2 (VoxCPM2): the decoder runs at its own rate and scales each block by a
+    # learned per-rate-bucket scale and bias. None (VoxCPM 1 / 1.5): decoder rate = sample_rate.
+    out_sample_rate: int | None = None
+    sr_bin_boundaries: list[int] | None = None
+    cond_type: str = "scale_bias"
+    cond_dim: int = 128
+    cond_out_layer: bool = False
+    v2: bool = False  # AudioVAE V2's encoder trims odd-stride convolutions; set from `architecture`
+
+    @property
+    def output_rate(self) -> int:
+        return self.out_sample_rate or self.sample_rate
 
 
 @dataclass
@@ -95,6 +107,11 @@ class VoxCPMConfig:
     dtype: str = "bfloat16"
     dit_mean_mode: bool = False
     architecture: str = "voxcpm"
+    residual_lm_no_rope: bool = False
+
+    @property
+    def is_v2(self) -> bool:
+        return self.architecture == "voxcpm2"
 
     def local_lm(self, local: LocalConfig) -> LMConfig:
         """LocEnc and LocDiT are MiniCPM models: the base LM config with their own shape."""
@@ -109,19 +126,33 @@ class VoxCPMConfig:
         )
 
     def residual_lm(self) -> LMConfig:
-        return replace(self.lm_config, num_hidden_layers=self.residual_lm_num_layers, vocab_size=0)
+        return replace(
+            self.lm_config, num_hidden_layers=self.residual_lm_num_layers, vocab_size=0,
+            no_rope=self.residual_lm_no_rope,
+        )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> VoxCPMConfig:
         data = dict(data)
+        architecture = str(data.get("architecture", "voxcpm")).lower()
+        if architecture not in ARCHITECTURES:
+            raise ConfigError(
+                f"config.json architecture is {architecture!r}; this engine runs 'voxcpm' (VoxCPM 1 and 1.5) "
+                "and 'voxcpm2'"
+            )
+        data["architecture"] = architecture
+        if architecture == "voxcpm2":
+            # The official VoxCPM2 config classes have their own defaults: a published config.json
+            # may leave any of them out.
+            data = {**V2_DEFAULTS, **data}
+            data["audio_vae_config"] = {**V2_VAE_DEFAULTS, **(data.get("audio_vae_config") or {}), "v2": True}
         dit = dict(data.pop("dit_config", {}) or {})
         cfm = dit.pop("cfm_config", {}) or {}
         dit.pop("mean_mode", None)
+        if "dit_mean_mode" in dit:  # VoxCPM2 keeps it inside dit_config
+            data["dit_mean_mode"] = dit.pop("dit_mean_mode")
         if "lm_config" not in data:
             raise ConfigError("config.json has no lm_config section")
-        architecture = str(data.get("architecture", "voxcpm")).lower()
-        if architecture != "voxcpm":
-            raise ConfigError(f"config.json architecture is {architecture!r}; this engine runs 'voxcpm' (VoxCPM 1 and 1.5)")
         return cls(
             **_known(cls, data, skip={"lm_config", "encoder_config", "audio_vae_config", "cfm_config"}),
             lm_config=_build(LMConfig, data["lm_config"], "lm_config"),
@@ -147,7 +178,22 @@ class VoxCPMConfig:
 
         out = plain(self)
         out["dit_config"]["cfm_config"] = out.pop("cfm_config")
+        if self.is_v2:
+            out["dit_config"]["dit_mean_mode"] = out.pop("dit_mean_mode")
         return out
+
+
+ARCHITECTURES = ("voxcpm", "voxcpm2")
+# Defaults of the official VoxCPM2 config classes (model/voxcpm2.py, audiovae/audio_vae_v2.py).
+V2_DEFAULTS: dict[str, Any] = {
+    "patch_size": 4, "residual_lm_num_layers": 8, "scalar_quantization_latent_dim": 512, "max_length": 8192,
+}
+V2_VAE_DEFAULTS: dict[str, Any] = {
+    "encoder_dim": 128, "encoder_rates": [2, 5, 8, 8], "latent_dim": 64, "decoder_dim": 2048,
+    "decoder_rates": [8, 6, 5, 2, 2, 2], "depthwise": True, "sample_rate": 16000, "out_sample_rate": 48000,
+    "use_noise_block": False, "sr_bin_boundaries": [20000, 30000, 40000], "cond_type": "scale_bias",
+    "cond_dim": 128, "cond_out_layer": False,
+}
 
 
 def _known(kind, data: dict[str, Any], skip=frozenset()) -> dict[str, Any]:

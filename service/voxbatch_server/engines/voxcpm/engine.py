@@ -19,7 +19,7 @@ from ...batching import BatchSession
 from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, SpeechTask, Voice
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
-from .generate import STREAM_CONTEXT_PATCHES, RowRequest, generate
+from .generate import RowRequest, generate
 from .loader import load_checkpoint
 from .memory import MemoryModel, RowShape
 from .model import AUDIO_START_TOKEN
@@ -42,27 +42,30 @@ class VoxWork:
 
 
 class VoxCPMEngine(Engine):
-    def __init__(
-        self, model_dir: Path, device: str = "auto", dtype: str | None = None, stream_window: int = STREAM_CONTEXT_PATCHES
-    ) -> None:
-        self.stream_window = stream_window
+    def __init__(self, model_dir: Path, device: str = "auto", dtype: str | None = None) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.model = load_checkpoint(Path(model_dir), device=device, dtype=dtype)
         net = self.model.network
         self._net = net
-        self._prompts: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._prompts: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self._prompt_lock = threading.Lock()
         self._memory = MemoryModel(
             self.model.config, torch.finfo(self.model.dtype).bits // 8, fused_attention=device.startswith("cuda")
         )
-        rate = net.audio_vae.sample_rate
+        rate = net.audio_vae.output_rate
+        v2 = net.is_v2
+        about = (
+            "The model's own voice; describe another with instructions, or send reference audio (with or "
+            "without its transcript) to clone one"
+            if v2 else "The model's own voice; send reference audio with its transcript to clone another"
+        )
         self.info = EngineInfo(
             name="voxcpm",
             model=Path(model_dir).resolve().name,
             native_sample_rate=rate,
-            voices=(Voice(VOICE, "multilingual", "The model's own voice; send reference audio to clone another", rate),),
+            voices=(Voice(VOICE, "multilingual", about, rate),),
             default_voice=VOICE,
             parameters=(
                 ParameterSpec("cfg_value", 0.0, 10.0, 2.0, "Classifier-free guidance: higher follows the text and prompt more closely."),
@@ -71,26 +74,25 @@ class VoxCPMEngine(Engine):
                 ParameterSpec("seed", 0, 2**32 - 1, 0, "Random seed; unset picks one per request."),
             ),
             supports_cloning=True,
+            supports_instructions=v2,
+            supports_isolated_reference=v2,
         )
 
     # -- Engine interface -------------------------------------------------------------------
 
     def prepare(self, task: SpeechTask) -> VoxWork:
-        text = re.sub(r"\s+", " ", task.text.replace("\n", " ")).strip()
-        prompt_text, prompt_feats = "", None
-        if task.reference is not None:
-            prompt_text = task.reference.transcript
-            prompt_feats = self.encode_prompt(task.reference)
+        text = _one_line(task.text)
+        prompt_text, prompt_feats, reference_feats = self._clips(task)
+        instructions = _one_line(task.instructions)
+        if instructions:
+            if not self._net.is_v2:
+                raise InvalidInput(f"{self.info.model} (VoxCPM-1.5 generation) cannot follow instructions; leave them empty")
+            text = f"({instructions}){text}"  # the official voice-design form: no space after the bracket
         tokens = self.model.tokenizer(prompt_text + text) + [AUDIO_START_TOKEN]
         target_tokens = len(self.model.tokenizer(text))
         if target_tokens == 0:
             raise InvalidInput(f"the model's tokenizer finds nothing to say in {text[:40]!r}")
-        prompt_patches = 0 if prompt_feats is None else prompt_feats.shape[0]
         max_patches = min(int(target_tokens * PATCHES_PER_TOKEN + 10), self.model.config.max_length)
-        positions = len(tokens) + prompt_patches + max_patches + 1
-        limit = self.model.config.lm_config.max_position_embeddings
-        if positions > limit:
-            raise InvalidInput(f"the sentence and reference need {positions} positions; the model has {limit}")
         p = task.params
         request = RowRequest(
             tokens=tokens,
@@ -101,8 +103,37 @@ class VoxCPMEngine(Engine):
             temperature=1.0 if p.temperature is None else float(p.temperature),
             seed=secrets.randbits(32) if p.seed is None else int(p.seed),
             stream=task.stream,
+            reference_feats=reference_feats,
         )
-        return VoxWork(request, RowShape(len(tokens) + prompt_patches, max_patches))
+        positions = request.prefill_length + max_patches + 1
+        limit = self.model.config.lm_config.max_position_embeddings
+        if positions > limit:
+            raise InvalidInput(f"the sentence and reference need {positions} positions; the model has {limit}")
+        return VoxWork(request, RowShape(request.prefill_length, max_patches))
+
+    def _clips(self, task: SpeechTask) -> tuple[str, torch.Tensor | None, torch.Tensor | None]:
+        """(prompt transcript, continuation patches, isolated reference patches) of the task.
+
+        A reference with a transcript is a continuation prompt (both generations); without one,
+        VoxCPM2 clones from it in isolation; with `task.prompt`, VoxCPM2 does both."""
+        reference, prompt = task.reference, task.prompt
+        if reference is None:
+            if prompt is not None:
+                raise InvalidInput("prompt needs a reference: the voice to clone")
+            return "", None, None
+        if not self._net.is_v2 and (prompt is not None or not reference.transcript):
+            raise InvalidInput(
+                f"{self.info.model} (VoxCPM-1.5 generation) clones only from a reference with its transcript: "
+                "set reference.transcript to what the clip says"
+            )
+        if prompt is None and reference.transcript:
+            return reference.transcript, self.encode_prompt(reference, pad="left"), None
+        if prompt is not None and not prompt.transcript:
+            raise InvalidInput("prompt.transcript is empty; type what the prompt recording says")
+        isolated = self.encode_prompt(reference, pad="right")
+        if prompt is None:
+            return "", None, isolated
+        return prompt.transcript, self.encode_prompt(prompt, pad="left"), isolated
 
     def batch_key(self, prepared: VoxWork) -> Hashable:
         return prepared.request.steps
@@ -130,7 +161,7 @@ class VoxCPMEngine(Engine):
             rows = generate(
                 self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
                 on_done=on_done, max_rows=session.max_size if session is not None else None,
-                stream_window=self.stream_window, on_step=session.step if session is not None else None,
+                on_step=session.step if session is not None else None,
             )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
@@ -150,20 +181,25 @@ class VoxCPMEngine(Engine):
 
     # -- prompts ----------------------------------------------------------------------------
 
-    def encode_prompt(self, reference: ReferenceAudio) -> torch.Tensor:
-        """Reference audio -> latent patches (T, P, D), cached by content hash."""
-        key = reference.digest
+    def encode_prompt(self, clip: ReferenceAudio, pad: str = "left") -> torch.Tensor:
+        """A clip -> latent patches (T, P, D), cached by content hash and padding side.
+
+        The clip is padded with silence to whole patches: on the left for a continuation prompt
+        (its speech must end where the generated speech starts), on the right for an isolated
+        reference, as the official code does."""
+        key = (clip.digest, pad)
         with self._prompt_lock:
             if key in self._prompts:
                 self._prompts.move_to_end(key)
                 return self._prompts[key]
         vae = self._net.audio_vae
-        audio = resample(reference.samples, reference.sample_rate, vae.sample_rate)
-        patch_len = self._net.patch_samples
+        audio = resample(clip.samples, clip.sample_rate, vae.sample_rate)
+        patch_len = self._net.prompt_samples
         if len(audio) % patch_len:
-            audio = np.pad(audio, (patch_len - len(audio) % patch_len, 0))  # left: keep speech at the end
+            missing = patch_len - len(audio) % patch_len
+            audio = np.pad(audio, (missing, 0) if pad == "left" else (0, missing))
         with torch.inference_mode():
-            wave = torch.from_numpy(audio).to(self.device, torch.float32)[None, None]
+            wave = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)).to(self.device)[None, None]
             latents = vae.encode(wave)[0]  # (D, T * P)
         feats = latents.view(vae.latent_dim, -1, self._net.patch_size).permute(1, 2, 0).cpu()
         with self._prompt_lock:
@@ -171,6 +207,10 @@ class VoxCPMEngine(Engine):
             while len(self._prompts) > PROMPT_CACHE_ENTRIES:
                 self._prompts.popitem(last=False)
         return feats
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s+", " ", text.replace("\n", " ")).strip()
 
 
 def _admitter(session: BatchSession):

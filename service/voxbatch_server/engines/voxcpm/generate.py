@@ -2,7 +2,9 @@
 
 One `generate` call runs a whole batch. Every row keeps its own seed (own generator), cfg
 value, temperature, stop decision and length cap, so a row's audio does not depend on which
-other rows share its batch (up to floating-point summation order).
+other rows share its batch (up to floating-point summation order). Each new patch is decoded
+to audio once, right after it is generated, carrying the VAE decoder's causal state from step
+to step: streamed pieces join into exactly the audio of a unary request.
 """
 
 from __future__ import annotations
@@ -14,13 +16,8 @@ from dataclasses import dataclass, field
 import torch
 
 from .minicpm import KVCache
-from .model import VoxCPMNetwork
-from .vae_decode import decode_latents
+from .model import REF_END_TOKEN, REF_START_TOKEN, VoxCPMNetwork
 
-# Patches decoded for each streamed piece, as upstream does. The decoder's receptive field is
-# a little longer, so pieces differ slightly from the whole decode at their starts; a window of
-# 6 patches makes them equal (see the tests).
-STREAM_CONTEXT_PATCHES = 3
 MIN_PATCHES = 2  # no stop before this step
 
 
@@ -29,13 +26,21 @@ class RowRequest:
     """One sentence to generate, tokenised and with its prompt already encoded."""
 
     tokens: list[int]  # prompt text + target text + the audio-start token
-    prompt_feats: torch.Tensor | None  # (T, P, D) latent patches of the reference audio
+    prompt_feats: torch.Tensor | None  # (T, P, D) latent patches of the continuation prompt
     max_patches: int
     cfg_value: float = 2.0
     steps: int = 10
     temperature: float = 1.0
     seed: int = 0
     stream: bool = False
+    # VoxCPM2: (R, P, D) patches of an isolated reference clip, put in front of the text
+    # between the reference start and end tokens.
+    reference_feats: torch.Tensor | None = None
+
+    @property
+    def prefill_length(self) -> int:
+        n = len(self.tokens) + (0 if self.prompt_feats is None else self.prompt_feats.shape[0])
+        return n if self.reference_feats is None else n + self.reference_feats.shape[0] + 2
 
 
 @dataclass
@@ -51,7 +56,7 @@ class _Row:
     request: RowRequest
     generator: torch.Generator
     patches: list[torch.Tensor] = field(default_factory=list)  # each (P, D)
-    context: int = 0  # prompt patches prepended for decoding
+    audio: list[torch.Tensor] = field(default_factory=list)  # each patch decoded, in order
     steps: int = 0  # patches generated so far
     peak_rows: int = 0  # most rows it shared a step with
     done: bool = False
@@ -68,12 +73,14 @@ class _State:
     lm_hidden: torch.Tensor  # (B, H)
     res_hidden: torch.Tensor  # (B, H)
     condition: torch.Tensor  # (B, P, D): the previous patch
+    carries: list[torch.Tensor]  # the VAE decoder's causal state, (B, C, k) each
 
     def keep(self, index: list[int]) -> None:
         rows = torch.tensor(index, device=self.lm_hidden.device, dtype=torch.long)
         self.lm_cache.select(rows)
         self.res_cache.select(rows)
         self.lm_hidden, self.res_hidden, self.condition = self.lm_hidden[rows], self.res_hidden[rows], self.condition[rows]
+        self.carries = [c[rows] for c in self.carries]
         self.rows = [self.rows[i] for i in index]
 
     def join(self, other: _State) -> None:
@@ -82,7 +89,24 @@ class _State:
         self.lm_hidden = torch.cat([self.lm_hidden, other.lm_hidden])
         self.res_hidden = torch.cat([self.res_hidden, other.res_hidden])
         self.condition = torch.cat([self.condition, other.condition])
+        self.carries = [torch.cat([a, b]) for a, b in zip(self.carries, other.carries)]
         self.rows += other.rows
+
+
+def _layout(request: RowRequest) -> tuple[list[int], list[torch.Tensor | None]]:
+    """The row's input sequence: token ids, and the audio patch (or None) at each position.
+    [103, reference, 104]? + text + 101 + prompt?, as the official code builds it."""
+    ids: list[int] = []
+    audio: list[torch.Tensor | None] = []
+    if request.reference_feats is not None:
+        ids += [REF_START_TOKEN] + [0] * request.reference_feats.shape[0] + [REF_END_TOKEN]
+        audio += [None, *request.reference_feats, None]
+    ids += request.tokens
+    audio += [None] * len(request.tokens)
+    if request.prompt_feats is not None:
+        ids += [0] * request.prompt_feats.shape[0]
+        audio += list(request.prompt_feats)
+    return ids, audio
 
 
 def _prefill(net: VoxCPMNetwork, rows: list[_Row]) -> _State:
@@ -91,24 +115,22 @@ def _prefill(net: VoxCPMNetwork, rows: list[_Row]) -> _State:
     device, dtype = param.device, param.dtype
     patch, dim = net.config.patch_size, net.config.feat_dim
     requests = [r.request for r in rows]
-    lengths = [len(r.tokens) + (0 if r.prompt_feats is None else r.prompt_feats.shape[0]) for r in requests]
-    width = max(lengths)
-    pad = torch.tensor([width - n for n in lengths], device=device)
+    layouts = [_layout(r) for r in requests]
+    width = max(len(ids) for ids, _ in layouts)
+    pad = torch.tensor([width - len(ids) for ids, _ in layouts], device=device)
     ids = torch.zeros(len(rows), width, dtype=torch.long, device=device)
     feats = torch.zeros(len(rows), width, patch, dim, dtype=dtype, device=device)
     is_text = torch.zeros(len(rows), width, dtype=torch.bool, device=device)
     is_audio = torch.zeros_like(is_text)
-    for i, (row, n) in enumerate(zip(rows, lengths)):
-        start = width - n
-        tokens = torch.tensor(row.request.tokens, dtype=torch.long, device=device)
-        ids[i, start : start + len(tokens)] = tokens
-        is_text[i, start : start + len(tokens)] = True
-        prompt = row.request.prompt_feats
-        if prompt is not None and prompt.shape[0]:
-            feats[i, width - prompt.shape[0] :] = prompt.to(device=device, dtype=dtype)
-            is_audio[i, width - prompt.shape[0] :] = True
-            row.context = min(STREAM_CONTEXT_PATCHES - 1, prompt.shape[0])
-            row.patches = list(prompt[-row.context :].to(device=device, dtype=dtype))
+    for i, (row_ids, row_audio) in enumerate(layouts):
+        start = width - len(row_ids)
+        ids[i, start:] = torch.tensor(row_ids, dtype=torch.long, device=device)
+        for j, patch_feats in enumerate(row_audio):
+            if patch_feats is None:
+                is_text[i, start + j] = True
+            else:
+                feats[i, start + j] = patch_feats.to(device=device, dtype=dtype)
+                is_audio[i, start + j] = True
 
     embeds = net.base_lm.embed_tokens(ids) * net.embed_scale
     feat_embeds = torch.zeros_like(embeds)
@@ -118,8 +140,36 @@ def _prefill(net: VoxCPMNetwork, rows: list[_Row]) -> _State:
     capacity = width + max(r.max_patches for r in requests) + 1
     enc, lm_cache = net.base_lm.prefill(embeds, pad, capacity)
     enc = torch.where(is_audio.unsqueeze(-1), net.fsq_layer(enc), torch.where(is_text.unsqueeze(-1), enc, 0))
-    res, res_cache = net.residual_lm.prefill(enc + torch.where(is_audio.unsqueeze(-1), feat_embeds, 0), pad, capacity)
-    return _State(list(rows), lm_cache, res_cache, enc[:, -1], res[:, -1], feats[:, -1])
+    res, res_cache = net.residual_lm.prefill(
+        net.residual_input(enc, torch.where(is_audio.unsqueeze(-1), feat_embeds, 0)), pad, capacity
+    )
+    carries = _prime_decoder(net, requests, device)
+    return _State(list(rows), lm_cache, res_cache, enc[:, -1], res[:, -1], feats[:, -1], carries)
+
+
+def _prime_decoder(net: VoxCPMNetwork, requests: Sequence[RowRequest], device) -> list[torch.Tensor]:
+    """Decoder state of new rows. A continuation decodes its last prompt patches first (their
+    audio is dropped), as the official code decodes them in front of the generated patches."""
+    decoder = net.audio_vae.decoder
+    carries = decoder.carries(len(requests), device)
+    by_context: dict[int, list[int]] = {}
+    for i, request in enumerate(requests):
+        if request.prompt_feats is not None:
+            by_context.setdefault(min(net.stream_context, request.prompt_feats.shape[0]), []).append(i)
+    for context, members in by_context.items():
+        if context == 0:
+            continue
+        z = torch.stack([_latents(requests[i].prompt_feats[-context:]) for i in members]).to(device)
+        index = torch.tensor(members, device=device)
+        _audio, primed = decoder.step(z, [c[index] for c in carries])
+        for c, p in zip(carries, primed):
+            c[index] = p
+    return carries
+
+
+def _latents(patches: torch.Tensor) -> torch.Tensor:
+    """(T, P, D) patches -> (D, T * P) float32 latents for the VAE."""
+    return patches.reshape(-1, patches.shape[-1]).T.float()
 
 
 @torch.inference_mode()
@@ -132,12 +182,11 @@ def generate(
     admit: Callable[[int], Sequence[RowRequest]] | None = None,
     on_done: Callable[[int, RowResult, int], None] | None = None,
     max_rows: int | None = None,
-    stream_window: int = STREAM_CONTEXT_PATCHES,
     on_step: Callable[[int, float, int, float], None] | None = None,
 ) -> list[RowResult | None]:
     """Generate every row and return one result per row, in order.
 
-    `on_piece(i, samples)` receives the newest 160 ms of streaming rows after each step; rows
+    `on_piece(i, samples)` receives each new 160 ms of streaming rows after each step; rows
     for which `cancelled(i)` turns true are dropped (result None). Between steps, `admit(n)` may
     return up to n more requests (continuous batching): they are prefilled, join the running
     batch, and get the next indices; the batch never exceeds `max_rows`. Rows are decoded as
@@ -159,10 +208,9 @@ def generate(
     results: list[RowResult | None] = []
 
     def finish(done: list[_Row]) -> None:
-        latents = [torch.stack(r.patches).reshape(-1, dim).T for r in done]  # (D, T * P) each
-        for row, audio in zip(done, decode_latents(net.audio_vae, latents)):
-            generated = torch.stack(row.patches[row.context :]).float().cpu()
-            result = RowResult(audio[row.context * net.patch_samples :].cpu(), generated, row.capped)
+        for row in done:
+            audio = torch.cat(row.audio).cpu()
+            result = RowResult(audio, torch.stack(row.patches).float().cpu(), row.capped)
             results[row.index] = result
             if on_done is not None:
                 on_done(row.index, result, row.peak_rows)
@@ -200,8 +248,11 @@ def generate(
                 row.done = row.capped = True
             row.steps += 1
             row.peak_rows = max(row.peak_rows, len(active))
-        if on_piece is not None:
-            _emit_stream_pieces(net, [r for r in active if r.request.stream], on_piece, stream_window)
+        audio, state.carries = net.audio_vae.decoder.step(new.transpose(1, 2).float(), state.carries)
+        for row, samples in zip(active, audio[:, 0]):
+            row.audio.append(samples)
+            if on_piece is not None and row.request.stream:
+                on_piece(row.index, samples.cpu())
         state.condition = new
         if any(r.done for r in active):
             finish([r for r in active if r.done])
@@ -212,22 +263,8 @@ def generate(
         if state.rows:
             positions = state.lm_cache.length - state.lm_cache.pad
             state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
-            state.res_hidden = net.residual_lm.step(state.lm_hidden + current, positions, state.res_cache)
+            state.res_hidden = net.residual_lm.step(net.residual_input(state.lm_hidden, current), positions, state.res_cache)
         if on_step is not None:
             on_step(len(active), time.perf_counter() - step_began, joined, joined_s)
 
     return results
-
-
-def _emit_stream_pieces(net: VoxCPMNetwork, rows: list[_Row], on_piece, window: int) -> None:
-    """Decode each streaming row's last few patches and hand over the newest patch's samples.
-    Rows are grouped by window length: zero-padding a causal decoder on the left would change it."""
-    by_window: dict[int, list[_Row]] = {}
-    for row in rows:
-        by_window.setdefault(min(window, len(row.patches)), []).append(row)
-    dim = net.config.feat_dim
-    for window, group in by_window.items():
-        latents = torch.stack([torch.stack(r.patches[-window:]).reshape(-1, dim).T for r in group])
-        audio = net.audio_vae.decode(latents.float())[:, 0, -net.patch_samples :]
-        for row, samples in zip(group, audio):
-            on_piece(row.index, samples.cpu())

@@ -63,6 +63,7 @@ def load_checkpoint(folder: Path, device: str = "cpu", dtype: str | None = None)
     state = dict(_read_weights(folder, ("model.safetensors", "pytorch_model.bin")))
     for key, value in _read_weights(folder, ("audiovae.safetensors", "audiovae.pth")).items():
         state[f"audio_vae.{key}"] = value
+    _check_rate_boundaries(folder, config, state.pop(RATE_BOUNDARIES_KEY, None))
 
     with torch.device("meta"):
         network = VoxCPMNetwork(config)
@@ -86,8 +87,26 @@ def load_checkpoint(folder: Path, device: str = "cpu", dtype: str | None = None)
     network = network.to(device=device, dtype=torch_dtype)
     network.audio_vae.float()
     network.eval()
-    log.info("loaded VoxCPM from %s: %s on %s", folder, torch_dtype, device)
+    log.info("loaded %s from %s: %s on %s", config.architecture, folder, torch_dtype, device)
     return LoadedModel(network, tokenizer, config, torch.device(device), torch_dtype)
+
+
+# AudioVAE V2's decoder saves its rate-bucket boundaries as a buffer; the official loader is not
+# strict, so published checkpoints may lack it. We take them from the config and only check a
+# saved copy against it.
+RATE_BOUNDARIES_KEY = "audio_vae.decoder.sr_bin_boundaries"
+
+
+def _check_rate_boundaries(folder: Path, config: VoxCPMConfig, saved: torch.Tensor | None) -> None:
+    if saved is None:
+        return
+    expected = config.audio_vae_config.sr_bin_boundaries
+    if expected is None:
+        raise CheckpointError(f"{folder}: unexpected key {RATE_BOUNDARIES_KEY} (config.json's audio VAE has no rate buckets)")
+    if [int(v) for v in saved.flatten().tolist()] != [int(v) for v in expected]:
+        raise CheckpointError(
+            f"{folder}: {RATE_BOUNDARIES_KEY} is {saved.tolist()}, config.json says sr_bin_boundaries {expected}"
+        )
 
 
 def _rebuild_buffers(network: VoxCPMNetwork) -> None:

@@ -49,12 +49,15 @@ class TimestepEmbedding(nn.Module):
 
 
 class LocDiT(nn.Module):
-    """Predicts the flow velocity of one patch from [mu + t, previous patch, noisy patch]."""
+    """Predicts the flow velocity of one patch from [mu + t, previous patch, noisy patch]
+    (VoxCPM 1 / 1.5) or [mu_lm, mu_residual, t, previous patch, noisy patch] (VoxCPM2, whose
+    mu is the two projections side by side)."""
 
-    def __init__(self, config: LMConfig, channels: int) -> None:
+    def __init__(self, config: LMConfig, channels: int, separate_time: bool = False) -> None:
         super().__init__()
         hidden = config.hidden_size
         self.hidden = hidden
+        self.separate_time = separate_time
         self.in_proj = nn.Linear(channels, hidden, bias=True)
         self.cond_proj = nn.Linear(channels, hidden, bias=True)
         self.out_proj = nn.Linear(hidden, channels, bias=True)
@@ -63,14 +66,17 @@ class LocDiT(nn.Module):
         self.decoder = MiniCPMModel(config)
 
     def forward(self, x, mu, t, cond, dt):
-        """x (N, C, P) noisy patch; mu (N, H); t, dt (N,); cond (N, C, P') previous patch."""
+        """x (N, C, P) noisy patch; mu (N, H) or (N, k * H); t, dt (N,); cond (N, C, P')."""
         x = self.in_proj(x.transpose(1, 2).contiguous())
         cond = self.cond_proj(cond.transpose(1, 2).contiguous())
-        prefix = cond.shape[1]
         t = self.time_mlp(sinusoidal(t, self.hidden).to(x.dtype))
         t = t + self.delta_time_mlp(sinusoidal(dt, self.hidden).to(x.dtype))
-        h = self.decoder(torch.cat([(mu + t).unsqueeze(1), cond, x], dim=1), is_causal=False)
-        return self.out_proj(h[:, prefix + 1 :, :]).transpose(1, 2).contiguous()
+        if self.separate_time:
+            head = torch.cat([mu.view(x.shape[0], -1, self.hidden), t.unsqueeze(1)], dim=1)
+        else:
+            head = (mu + t).unsqueeze(1)
+        h = self.decoder(torch.cat([head, cond, x], dim=1), is_causal=False)
+        return self.out_proj(h[:, head.shape[1] + cond.shape[1] :, :]).transpose(1, 2).contiguous()
 
 
 class FlowSampler(nn.Module):

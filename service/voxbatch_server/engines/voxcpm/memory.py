@@ -3,7 +3,7 @@
 What a batch adds on top of the weights: the KV caches of both LMs for every position of the
 padded batch, the prefill activations (including attention scores when attention is not
 fused), the per-step activations of the DiT over both guidance branches, and the VAE decode of
-one window (streamed pieces are smaller than that).
+each row's newest patch (with the few frames of causal state carried in front of it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import math
 from dataclasses import dataclass
 
 from .config import VoxCPMConfig
-from .vae_decode import CONTEXT_FRAMES, WINDOW_FRAMES
 
 # Live float tensors per element of a layer's widest activation during a forward pass
 # (input, output, the SwiGLU pair, norms), measured as a multiple of the widest tensor.
@@ -22,6 +21,9 @@ ACTIVATION_FACTOR = 4
 # and one output per layer, as in the usual 60-75 MB per second figure, undercounts it).
 VAE_FACTOR = 6
 FIXED_BYTES = 64 << 20  # allocator slack, tokenizer and bookkeeping
+# Latent frames of causal state that a step's decode concatenates in front of the new patch at
+# the widest stages (a kernel-7 convolution at the latent rate; dilated ones after upsampling).
+CARRIED_FRAMES = 8
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,7 @@ class MemoryModel:
         dit = cfg.dit_config
         dit_tokens = 2 * b * (1 + 2 * cfg.patch_size)
         step = dit_tokens * max(dit.ffn_dim * 2, dit.hidden_dim * 4) * self.dtype_bytes * ACTIVATION_FACTOR
-        frames = min(WINDOW_FRAMES + CONTEXT_FRAMES, max(r.max_patches for r in rows) * cfg.patch_size)
-        vae = b * frames * self.vae_bytes_per_frame
+        vae = b * (cfg.patch_size + CARRIED_FRAMES) * self.vae_bytes_per_frame
         return FIXED_BYTES + kv + max(prefill, step + vae)
 
     def vae_bytes_per_second(self) -> float:

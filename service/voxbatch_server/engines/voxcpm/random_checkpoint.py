@@ -55,6 +55,32 @@ VOXCPM_1_5["dit_config"].update(hidden_dim=1024, ffn_dim=4096, num_heads=16, num
 VOXCPM_1_5["audio_vae_config"].update(encoder_dim=128, latent_dim=64, decoder_dim=2048)
 
 
+# A tiny VoxCPM2: 16 kHz in, 48 kHz out (encoder hop 640, decoder hop 1920, as the real one),
+# rate-conditioned decoder, residual LM without rotary embedding, concatenating fusion.
+TINY_V2: dict[str, Any] = copy.deepcopy(TINY)
+TINY_V2.update(architecture="voxcpm2", residual_lm_no_rope=True, max_length=8192)
+TINY_V2["dit_config"]["dit_mean_mode"] = False
+TINY_V2["audio_vae_config"] = {
+    "encoder_dim": 4, "encoder_rates": [2, 5, 8, 8], "latent_dim": 16, "decoder_dim": 64,
+    "decoder_rates": [8, 6, 5, 2, 2, 2], "depthwise": True, "sample_rate": 16000, "out_sample_rate": 48000,
+    "use_noise_block": False, "sr_bin_boundaries": [20000, 30000, 40000], "cond_type": "scale_bias",
+    "cond_dim": 128, "cond_out_layer": False,
+}
+
+# The VoxCPM2 shapes (about 2 B parameters), for benchmarks on a GPU (`--shapes 2`).
+VOXCPM_2: dict[str, Any] = copy.deepcopy(TINY_V2)
+VOXCPM_2["lm_config"].update(
+    hidden_size=2048, intermediate_size=6144, num_attention_heads=16, num_hidden_layers=28, num_key_value_heads=2,
+    kv_channels=128, vocab_size=73448, max_position_embeddings=32768,
+    rope_scaling={"type": "longrope", "long_factor": [1.0] * 64, "short_factor": [1.0] * 64,
+                  "original_max_position_embeddings": 32768},
+)
+VOXCPM_2.update(feat_dim=64, patch_size=4, residual_lm_num_layers=8, scalar_quantization_latent_dim=512, dtype="bfloat16")
+VOXCPM_2["encoder_config"] = {"hidden_dim": 1024, "ffn_dim": 4096, "num_heads": 16, "num_layers": 12, "kv_channels": 64}
+VOXCPM_2["dit_config"].update(hidden_dim=1024, ffn_dim=4096, num_heads=16, num_layers=12, kv_channels=64)
+VOXCPM_2["audio_vae_config"].update(encoder_dim=128, latent_dim=64, decoder_dim=2048)
+
+
 def scaled(base: dict[str, Any], *, hidden: int, layers: int, local_layers: int, vae_dim: int) -> dict[str, Any]:
     """A config between TINY and 1.5, for CPU benchmarks."""
     config = copy.deepcopy(base)
@@ -71,7 +97,8 @@ def scaled(base: dict[str, Any], *, hidden: int, layers: int, local_layers: int,
 
 
 def write_checkpoint(
-    folder: Path, config: dict[str, Any] = TINY, *, stop: str = "never", seed: int = 0, vae_format: str = "pth"
+    folder: Path, config: dict[str, Any] = TINY, *, stop: str = "never", seed: int = 0, vae_format: str = "pth",
+    with_rate_boundaries: bool = True,
 ) -> Path:
     """Write config.json, model.safetensors, audiovae.pth (or .safetensors) and tokenizer.json.
 
@@ -98,6 +125,9 @@ def write_checkpoint(
             value = torch.randn(shape, generator=generator) * (0.5 if key.startswith("audio_vae") else 0.05)
         state[key] = value
     for key in list(state):
+        if key.endswith(("scale_embed.weight", "bias_embed.weight")):
+            # Rate conditioning near identity, as the official initialisation (ones, zeros).
+            state[key] = (1.0 if "scale" in key else 0.0) + 0.1 * torch.randn(shapes[key], generator=generator)
         if key.endswith("weight_g"):
             # Filters of norm 0.5 keep the random VAE out of tanh saturation.
             state[key] = torch.full(shapes[key], 0.5)
@@ -111,6 +141,10 @@ def write_checkpoint(
         state["stop_head.weight"] = weight
     model = {k: v.contiguous() for k, v in state.items() if not k.startswith("audio_vae.")}
     vae = {k[len("audio_vae.") :]: v.contiguous() for k, v in state.items() if k.startswith("audio_vae.")}
+    boundaries = parsed.audio_vae_config.sr_bin_boundaries
+    if boundaries is not None and with_rate_boundaries:
+        # The official model saves this buffer; published checkpoints may lack it.
+        vae["decoder.sr_bin_boundaries"] = torch.tensor(boundaries, dtype=torch.int32)
     save_file(model, str(folder / "model.safetensors"))
     if vae_format == "safetensors":
         save_file(vae, str(folder / "audiovae.safetensors"))
