@@ -54,6 +54,12 @@ def copy_deps() -> Path:
     target.mkdir(parents=True, exist_ok=True)
     for name in GOOGLE_API_PROTOS:
         shutil.copyfile(_google_api_dir() / name, target / name)
+    import google.rpc
+
+    rpc_target = DEPS_DIR / "google" / "rpc"
+    rpc_target.mkdir(parents=True, exist_ok=True)
+    for extra in DESCRIPTOR_EXTRAS:
+        shutil.copyfile(Path(google.rpc.__path__[0]) / Path(extra).name, rpc_target / Path(extra).name)
     return DEPS_DIR
 
 
@@ -146,11 +152,14 @@ def cmd_check() -> None:
 # The gRPC-JSON transcoder reads the contract as a FileDescriptorSet with every import included
 # (google/api/http.proto, httpbody.proto, google/protobuf/descriptor.proto, ...).
 ENVOY_DESCRIPTOR = ROOT / "deploy" / "envoy" / "voxbatch.pb"
+# Types the server puts in status details (google.rpc.RetryInfo on a refused quota): the transcoder
+# must know them to turn a rich status into JSON, else it answers an empty body.
+DESCRIPTOR_EXTRAS = ["google/rpc/error_details.proto"]
 
 
 def build_descriptor(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    _protoc([f"--descriptor_set_out={path}", "--include_imports", *PROTO_FILES])
+    _protoc([f"--descriptor_set_out={path}", "--include_imports", *PROTO_FILES, *DESCRIPTOR_EXTRAS])
 
 
 def stale_descriptor() -> list[str]:

@@ -99,8 +99,13 @@ class Replica:
         return parse_metrics(httpx.get(self.metrics_url, timeout=5).text)
 
 
-def render_envoy_config(listen: int, ops: int, admin: int, replicas: list[int], descriptor: Path = DESCRIPTOR) -> dict:
-    """deploy/envoy/envoy.yaml as it is, with loopback ports, these replicas and this descriptor."""
+def render_envoy_config(
+    listen: int, ops: int, admin: int, replicas: list[int], descriptor: Path = DESCRIPTOR,
+    tls: tuple[Path, Path] | None = None, token_bucket: dict | None = None,
+) -> dict:
+    """deploy/envoy/envoy.yaml as it is, with loopback ports, these replicas and this descriptor;
+    with `tls` (certificate, key) its TLS listener uses them, else the listener is plaintext;
+    `token_bucket` replaces the local rate limit's."""
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
     config["admin"]["address"]["socket_address"] = {"address": "127.0.0.1", "port_value": admin}
     listeners = {item["name"]: item for item in config["static_resources"]["listeners"]}
@@ -118,10 +123,18 @@ def render_envoy_config(listen: int, ops: int, admin: int, replicas: list[int], 
     admin_cluster["endpoint"]["address"]["socket_address"]["port_value"] = admin
     for listener in config["static_resources"]["listeners"]:
         for chain in listener["filter_chains"]:
+            socket = chain.get("transport_socket")
+            if socket is not None and tls is None:
+                del chain["transport_socket"]
+            elif socket is not None:
+                (certificate,) = socket["typed_config"]["common_tls_context"]["tls_certificates"]
+                certificate["certificate_chain"]["filename"], certificate["private_key"]["filename"] = map(str, tls)
             for network_filter in chain["filters"]:
                 for http_filter in network_filter["typed_config"].get("http_filters", []):
                     if http_filter["name"] == "envoy.filters.http.grpc_json_transcoder":
                         http_filter["typed_config"]["proto_descriptor"] = str(descriptor)
+                    if http_filter["name"] == "envoy.filters.http.local_ratelimit" and token_bucket is not None:
+                        http_filter["typed_config"]["token_bucket"] = token_bucket
     return config
 
 
@@ -134,16 +147,17 @@ def envoy_binary() -> str:
 
 
 class Envoy:
-    def __init__(self, replicas: list[int], log_dir: Path) -> None:
+    def __init__(self, replicas: list[int], log_dir: Path, name: str = "envoy", **render) -> None:
         self.port, self.ops_port, self.admin_port = free_port(), free_port(), free_port()
-        self.config_path = log_dir / "envoy.yaml"
-        self.config_path.write_text(yaml.safe_dump(render_envoy_config(self.port, self.ops_port, self.admin_port, replicas)))
-        self.log_path = log_dir / "envoy.log"
+        self.tls = render.get("tls") is not None
+        self.config_path = log_dir / f"{name}.yaml"
+        self.config_path.write_text(yaml.safe_dump(render_envoy_config(self.port, self.ops_port, self.admin_port, replicas, **render)))
+        self.log_path = log_dir / f"{name}.log"
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"https://localhost:{self.port}" if self.tls else f"http://127.0.0.1:{self.port}"
 
     @property
     def target(self) -> str:

@@ -64,7 +64,11 @@ def test_configuration_matches_envoys_own_schema():
 
 @pytest.mark.timeout(60)
 def test_envoy_accepts_the_configuration(tmp_path):
-    config = render_envoy_config(free_port(), free_port(), free_port(), [free_port(), free_port()])
+    from tests.support.security import make_pki
+
+    pki = make_pki(tmp_path / "pki")
+    config = render_envoy_config(free_port(), free_port(), free_port(), [free_port(), free_port()],
+                                 tls=(pki.server_cert, pki.server_key))
     path = tmp_path / "envoy.yaml"
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run(
@@ -84,10 +88,17 @@ def test_configuration_says_what_the_deployment_relies_on():
     config = yaml.safe_load(ENVOY_CONFIG.read_text())
     filters = _http_filters(config, "voxbatch")
     assert [f["name"] for f in filters] == [
-        "envoy.filters.http.cors", "envoy.filters.http.grpc_web",
+        "envoy.filters.http.cors", "envoy.filters.http.local_ratelimit", "envoy.filters.http.grpc_web",
         "envoy.filters.http.grpc_json_transcoder", "envoy.filters.http.router",
     ]
-    transcoder = filters[2]["typed_config"]
+    transcoder = filters[3]["typed_config"]
+    # TLS from the files the Secret (Kubernetes) or deploy/secrets/tls (compose) provides.
+    listener = next(item for item in config["static_resources"]["listeners"] if item["name"] == "voxbatch")
+    tls = listener["filter_chains"][0]["transport_socket"]["typed_config"]["common_tls_context"]
+    assert tls["tls_certificates"] == [{"certificate_chain": {"filename": "/etc/envoy-tls/tls.crt"},
+                                        "private_key": {"filename": "/etc/envoy-tls/tls.key"}}]
+    assert filters[1]["typed_config"]["rate_limited_as_resource_exhausted"] is True
+    assert listener["filter_chains"][0]["filters"][0]["typed_config"]["use_remote_address"] is True
     assert transcoder["services"] == [SERVICE_NAME]
     assert transcoder["proto_descriptor"] == "/etc/envoy/voxbatch.pb"  # where compose and Kubernetes mount it
     assert transcoder["convert_grpc_status"] is True

@@ -11,6 +11,7 @@ import time
 import grpc
 import pytest
 
+from tests.ops.test_redis_cache import redis_server  # noqa: F401 - the fixture: redis-server on a free port
 from tests.support.engines import ToneEngine
 from tests.support.net import wait_until
 from tests.support.security import add_key
@@ -107,17 +108,6 @@ def test_audio_seconds_per_day_are_counted_after_each_call_and_reset_at_midnight
 
 
 # -- shared by two servers through Redis ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_server():
-    from tests.ops.support import RedisServer
-
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.mark.slow
