@@ -10,6 +10,8 @@ import time
 
 import grpc
 import pytest
+from voxbatch.tts.v1 import tts_pb2 as pb
+from voxbatch.tts.v1 import tts_pb2_grpc
 
 from tests.ops.test_redis_cache import redis_server  # noqa: F401 - the fixture: redis-server on a free port
 from tests.support.engines import ToneEngine
@@ -151,3 +153,33 @@ def test_two_servers_sharing_redis_enforce_one_limit(keyfile, redis_server, tmp_
             for i in range(4):
                 on_a.synthesize(f"Counted locally {i}.")
             refused(lambda: on_a.synthesize("Over the limit, counted locally."))
+
+
+def test_the_schedulers_fair_share_counts_by_key_not_by_address_or_header(keyfile):
+    """Two keys from one address are two callers; a header cannot make one key pass for another."""
+    path, keys = keyfile
+    gate = threading.Event()
+    with ServerThread(ToneEngine(gate=gate), api_keys_file=path, cache_mb=0, max_batch_size=1,
+                      max_queued_per_caller=3) as server:
+        first, second = keys["unlimited"], keys["per_minute"]
+        spoofed = (("x-voxbatch-client", "someone-else"),)
+        held = []
+        with Client(server.target, api_key=first, timeout=20) as a, Client(server.target, api_key=second, timeout=20) as b:
+            try:
+                held.append(threading.Thread(target=lambda: a.synthesize("One. Two. Three.")))
+                held[-1].start()
+                wait_until(lambda: server.batcher.queue_depth == 2, 10, "two sentences of the first key to queue")
+                stub = tts_pb2_grpc.TtsServiceStub(a._channel)
+                with pytest.raises(grpc.RpcError) as caught:  # the same key, claiming to be another caller
+                    stub.Synthesize(pb.SynthesizeRequest(text="Four. Five."), metadata=a._metadata + spoofed, timeout=5)
+                assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+                assert "this caller already has 2" in caught.value.details()
+                held.append(threading.Thread(target=lambda: b.synthesize("Six.")))
+                held[-1].start()
+                wait_until(lambda: server.batcher.queue_depth == 3, 10, "the second key's sentence to queue")  # not refused
+                first_id = first.split("_")[1]
+                assert dict(server.batcher.fair.refused) == {f"key:{first_id}": 1}
+            finally:
+                gate.set()
+                for thread in held:
+                    thread.join(20)

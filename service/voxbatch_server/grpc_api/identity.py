@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from ..auth.caller import current_key_id
+
 CLIENT_HEADER = "x-voxbatch-client"  # Envoy forwards it from REST requests as gRPC metadata
 MAX_CALLER_CHARS = 128
 
 
 def caller_identity(context) -> str:
-    """The caller's `x-voxbatch-client` metadata, else its peer address without the port (one
-    machine with several connections is one caller). Authentication (issue 13) will put the
-    API key's id first."""
+    """The authenticated API key's id when keys are on (a caller cannot claim another's share by
+    sending a header), else the caller's `x-voxbatch-client` metadata, else its peer address
+    without the port (one machine with several connections is one caller)."""
+    key_id = current_key_id()
+    if key_id is not None:
+        return "key:" + key_id
     for key, value in context.invocation_metadata() or ():
         if key == CLIENT_HEADER and value.strip():
             return "client:" + value.strip()[:MAX_CALLER_CHARS]
