@@ -8,20 +8,23 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from .domain import EngineAudio, SpeechTask
 
 
-def cache_key(engine: str, model: str, task: SpeechTask) -> str:
+def cache_key(engine: str, model: str, task: SpeechTask, defaults: Mapping[str, float] | None = None) -> str:
     """Everything that determines a sentence's audio: engine, model, voice, reference, parameters, text.
 
-    Output encoding and rate are not part of it: the cache holds native audio, encoded per request.
+    Parameters the request left out count as their `defaults`, so an explicit default and an
+    omitted one share a key. Output encoding and rate are not part of it: the cache holds native
+    audio, encoded per request.
     """
+    params = {**(defaults or {}), **task.params.given()}
     h = hashlib.sha256()
-    for part in (engine, model, task.voice, task.text, repr(sorted(task.params.given().items()))):
+    for part in (engine, model, task.voice, task.text, repr(sorted((k, float(v)) for k, v in params.items()))):
         h.update(part.encode())
         h.update(b"\0")
     if task.reference is not None:

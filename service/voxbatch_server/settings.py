@@ -13,6 +13,8 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .text import max_work_items
+
 ENV_PREFIX = "VOXBATCH_"
 ENGINES = ("piper", "voxcpm")
 
@@ -57,7 +59,10 @@ class Settings:
     memory_budget_mb: int = _setting(2048, "Memory budget of running batches on a CPU, in MiB.")
     gpu_memory_fraction: float = _setting(0.8, "Share of free GPU memory (after loading) the batches may use.")
     max_text_chars: int = _setting(5000, "Longest accepted text, in characters.")
-    max_sentence_chars: int = _setting(400, "Longer sentences are cut at commas or spaces.")
+    max_sentence_chars: int = _setting(400, "Longer sentences are cut at clause punctuation or spaces.")
+    work_item_chars: int = _setting(
+        200, "Short sentences are grouped into work items of up to this many characters (the engines' preferred length)."
+    )
     max_reference_seconds: float = _setting(30.0, "Longest accepted voice-cloning reference clip, in seconds.")
     cache_mb: int = _setting(256, "Size of the in-memory result cache in MiB; 0 turns it off.")
     shutdown_grace_s: float = _setting(30.0, "On SIGTERM, how long in-flight work may take to finish.")
@@ -115,6 +120,15 @@ class Settings:
         check(0.05 <= self.gpu_memory_fraction <= 0.95, f"gpu_memory_fraction must be 0.05-0.95, not {self.gpu_memory_fraction}")
         check(1 <= self.max_text_chars <= 1_000_000, f"max_text_chars must be 1-1000000, not {self.max_text_chars}")
         check(20 <= self.max_sentence_chars <= 10_000, f"max_sentence_chars must be 20-10000, not {self.max_sentence_chars}")
+        check(20 <= self.work_item_chars <= 10_000, f"work_item_chars must be 20-10000, not {self.work_item_chars}")
+        if 20 <= self.work_item_chars and 1 <= self.max_text_chars:
+            items = max_work_items(self.max_text_chars, self.work_item_chars)
+            check(
+                self.max_queue_size >= items,
+                f"max_queue_size {self.max_queue_size} cannot hold the longest text: {self.max_text_chars} characters "
+                f"make up to {items} work items of {self.work_item_chars} characters; raise max_queue_size to {items}, "
+                "or lower max_text_chars, or raise work_item_chars",
+            )
         check(1 <= self.max_reference_seconds <= 600, f"max_reference_seconds must be 1-600, not {self.max_reference_seconds}")
         check(self.cache_mb >= 0, f"cache_mb must be 0 or more, not {self.cache_mb}")
         check(self.shutdown_grace_s >= 0, f"shutdown_grace_s must be 0 or more, not {self.shutdown_grace_s}")

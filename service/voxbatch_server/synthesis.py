@@ -27,7 +27,7 @@ from .engines import Engine
 from .errors import InvalidInput
 from .logs import request_context
 from .settings import Settings
-from .text import Sentence, clean_text, split_sentences
+from .text import Sentence, clean_text, group_sentences, split_sentences
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class _Plan:
     tasks: list[SpeechTask]
     rate: int
     started: float
+    sentence_count: int  # sentences in the text; `sentences` holds the work items they were grouped into
 
 
 @dataclass
@@ -96,6 +97,7 @@ class _Job:
     """One sentence in flight: served from the cache, or waiting on a batcher ticket."""
 
     key: str
+    cacheable: bool = False  # the request determines its audio, so it may be cached
     cached: EngineAudio | None = None
     ticket: Ticket | None = None
     result: EngineAudio | None = field(default=None, repr=False)
@@ -142,10 +144,10 @@ class Synthesizer:
             timings = _timings(jobs, plan.started)
             self._finished(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s, plan.request_id))
             log.info(
-                "synthesized %d sentences, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
+                "synthesized %d work items, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
                 len(jobs), len(samples) / native, timings.queue_wait_s, timings.batch_size,
                 timings.compute_s, timings.total_s, " (cache)" if timings.cache_hit else "",
-                extra=_log_fields(jobs, timings),
+                extra=_log_fields(plan, jobs, timings),
             )
             return SynthesisResult(
                 audio=data,
@@ -190,9 +192,9 @@ class Synthesizer:
                 total = _timings(jobs, plan.started)
                 self._finished(RequestRecord(time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id))
                 log.info(
-                    "streamed %d sentences in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs",
+                    "streamed %d work items in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs",
                     len(jobs), sequence, offset, first_audio_s, total.total_s,
-                    extra={**_log_fields(jobs, total), "first_audio_s": round(first_audio_s, 4)},
+                    extra={**_log_fields(plan, jobs, total), "first_audio_s": round(first_audio_s, 4)},
                 )
             except (asyncio.CancelledError, GeneratorExit):
                 _log_left(plan, index, len(jobs), deadline)
@@ -222,12 +224,15 @@ class Synthesizer:
                 transcript_required=not info.supports_isolated_reference,
             )
         instructions, prompt = await self._voice_design(request, reference)
-        sentences = split_sentences(text, self.settings.max_sentence_chars)
+        # Work items: whole sentences grouped up to the preferred length; a stream's first
+        # sentence goes alone so that its audio starts early.
+        split = split_sentences(text, self.settings.max_sentence_chars)
+        sentences = group_sentences(text, split, self.settings.work_item_chars, first_alone=stream)
         tasks = [
             SpeechTask(s.text, voice, request.params, reference, stream, instructions=instructions, prompt=prompt)
             for s in sentences
         ]
-        return _Plan(request, request_id, sentences, tasks, rate, started)
+        return _Plan(request, request_id, sentences, tasks, rate, started, len(split))
 
     async def _voice_design(self, request: SynthesisRequest, reference):
         """Instructions and a continuation prompt next to an isolated reference: refused, with
@@ -269,13 +274,19 @@ class Synthesizer:
                     f"the {self.engine.info.name} engine does not use {name}; parameters it supports: {supported}"
                 )
             if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
-                raise InvalidInput(f"{name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
+                raise InvalidInput(f"{name} must be between {_number(spec.minimum)} and {_number(spec.maximum)}, not {value}")
 
     async def _start(self, plan: _Plan, deadline: float | None, admission: Admission) -> list[_Job]:
         info = self.engine.info
-        jobs = [_Job(key=cache_key(info.name, info.model, task)) for task in plan.tasks]
-        if self.cache is not None:
-            for job, cached in zip(jobs, await self.cache.lookup([job.key for job in jobs])):
+        defaults = {spec.name: spec.default for spec in info.parameters}
+        jobs = [_Job(key=cache_key(info.name, info.model, task, defaults)) for task in plan.tasks]
+        # Only audio the request determines is cached (a seed, or no sampling noise); a cached
+        # copy of a random draw would hand every caller the same draw.
+        cache = self.cache if plan.tasks and self.engine.deterministic(plan.tasks[0]) else None
+        for job in jobs:
+            job.cacheable = cache is not None
+        if cache is not None:
+            for job, cached in zip(jobs, await cache.lookup([job.key for job in jobs])):
                 job.cached = cached
         todo = [(job, task) for job, task in zip(jobs, plan.tasks) if job.cached is None]
         if todo:
@@ -287,7 +298,7 @@ class Synthesizer:
             for (job, _), ticket in zip(todo, tickets):
                 job.ticket = ticket
         log.info(
-            "accepted: %d chars, %d sentences (%d cached), priority %s",
+            "accepted: %d chars, %d work items (%d cached), priority %s",
             len(plan.request.text), len(jobs), len(jobs) - len(todo), plan.request.priority.name.lower(),
         )
         if self.settings.log_text_chars:  # opt-in only: texts may be private
@@ -301,7 +312,7 @@ class Synthesizer:
                 job.result = job.cached
             else:
                 job.result = await job.ticket.result()
-                if self.cache is not None:
+                if self.cache is not None and job.cacheable:
                     await self.cache.store(job.key, job.result)
         return job.result
 
@@ -338,11 +349,12 @@ class Synthesizer:
             self.on_request(record)
 
 
-def _log_fields(jobs: Sequence[_Job], timings: RequestTimings) -> dict:
+def _log_fields(plan: _Plan, jobs: Sequence[_Job], timings: RequestTimings) -> dict:
     """Structured fields of a finished request's log line (see logs.py)."""
     return {
         "outcome": "ok",
-        "sentences": len(jobs),
+        "sentences": plan.sentence_count,
+        "work_items": len(jobs),
         "batch_ids": list(timings.batch_ids),
         "batch_size": timings.batch_size,
         "queue_wait_s": round(timings.queue_wait_s, 4),
@@ -352,13 +364,18 @@ def _log_fields(jobs: Sequence[_Job], timings: RequestTimings) -> dict:
     }
 
 
+def _number(value: float) -> str:
+    """4294967295 rather than 4.29497e+09; 0.25 as it is."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def _log_left(plan: _Plan, done: int, total: int, deadline: float | None) -> None:
     """The final line of a request whose caller left, or whose deadline passed, before the end."""
     expired = deadline_passed(deadline, time.monotonic())
     log.info(
-        "%s after %d of %d sentences, %.3fs",
+        "%s after %d of %d work items, %.3fs",
         "deadline passed" if expired else "cancelled by the caller", done, total, time.perf_counter() - plan.started,
-        extra={"outcome": "DEADLINE_EXCEEDED" if expired else "CANCELLED", "request_id": plan.request_id, "sentences": total,
+        extra={"outcome": "DEADLINE_EXCEEDED" if expired else "CANCELLED", "request_id": plan.request_id, "work_items": total,
                "total_s": round(time.perf_counter() - plan.started, 4)},
     )
 

@@ -8,11 +8,15 @@ from dataclasses import dataclass
 
 from .errors import InvalidInput
 
-# A sentence ends at . ! ? … (and their CJK forms), optionally followed by closing quotes or
-# brackets, then whitespace; a blank line always ends one.
-_SENTENCE_END = re.compile(r"""(?<=[.!?…。！？])["'”’)\]]*\s+|\n\s*\n""")
-_SOFT_BREAK = re.compile(r"(?<=[,;:，；：])\s+|\s+")
-
+# Sentence boundaries come from sentencex (Wikimedia's rule-based segmenter: abbreviations,
+# decimals, closing quotes, and full-width 。！？ with or without a space after them); a blank line
+# always ends a sentence as well.
+_PARAGRAPH = re.compile(r"\n[^\S\n]*\n\s*")
+# Where an over-long sentence may be cut, best first: after clause punctuation (full-width marks
+# need no space after them), then at whitespace.
+_CLAUSE_BREAK = re.compile(r"[,;:](?=\s)\s*|[，、；：،؛]\s*")
+_SPACE_BREAK = re.compile(r"\s+")
+_SEGMENTER_LANGUAGE = "en"  # its rules for the CJK terminators hold in every language
 
 @dataclass(frozen=True)
 class Sentence:
@@ -38,15 +42,10 @@ def clean_text(text: str, max_chars: int) -> str:
 
 def split_sentences(text: str, max_sentence_chars: int = 400) -> list[Sentence]:
     """Sentences of `text` with their spans. Pieces without a letter or digit join a neighbour,
-    and over-long sentences are cut at commas, then at spaces, so no piece exceeds the limit."""
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        spans.append((start, match.start()))
-        start = match.end()
-    spans.append((start, len(text)))
+    and over-long sentences are cut at clause punctuation, then at spaces, so no piece exceeds
+    the limit."""
     pieces: list[tuple[int, int]] = []
-    for s, e in spans:
+    for s, e in _sentence_spans(text):
         s, e = _strip(text, s, e)
         if s < e:
             pieces.extend(_cut_long(text, s, e, max_sentence_chars))
@@ -58,6 +57,55 @@ def split_sentences(text: str, max_sentence_chars: int = 400) -> list[Sentence]:
         else:
             merged.append([s, e])
     return [Sentence(i, s, e, text[s:e]) for i, (s, e) in enumerate(merged)]
+
+
+def group_sentences(text: str, sentences: list[Sentence], target_chars: int, first_alone: bool = False) -> list[Sentence]:
+    """Consecutive sentences joined into work items of up to `target_chars` (a longer sentence
+    is an item of its own); with `first_alone`, the first sentence is an item by itself, so a
+    stream's first audio comes as early as it can. Each item's span covers its sentences."""
+    groups: list[list[int]] = []
+    for sentence in sentences:
+        if groups and sentence.end - groups[-1][0] <= target_chars and not (first_alone and len(groups) == 1 and groups[0][2] == 1):
+            groups[-1][1] = sentence.end
+            groups[-1][2] += 1
+        else:
+            groups.append([sentence.start, sentence.end, 1])
+    return [Sentence(i, s, e, text[s:e]) for i, (s, e, _) in enumerate(groups)]
+
+
+def max_work_items(max_text_chars: int, target_chars: int) -> int:
+    """The most work items `group_sentences` can make of a text of `max_text_chars`.
+
+    Two neighbouring items could not be joined, so together they span more than target_chars;
+    the pairs (1st, 2nd), (3rd, 4th), ... are disjoint, which bounds their number. One more for
+    a first sentence kept alone.
+    """
+    return 2 * (max_text_chars // (target_chars + 1)) + 2
+
+
+def _sentence_spans(text: str) -> list[tuple[int, int]]:
+    from sentencex import segment
+
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for piece in segment(_SEGMENTER_LANGUAGE, text):
+        start = text.find(piece, offset)
+        if start < 0:  # the segmenter changed the text; keep what is left as one sentence
+            break
+        offset = start + len(piece)
+        spans.extend(_paragraphs(text, start, offset))
+    if offset < len(text):
+        spans.extend(_paragraphs(text, offset, len(text)))
+    return spans
+
+
+def _paragraphs(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    for match in _PARAGRAPH.finditer(text, start, end):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, end))
+    return spans
 
 
 def _speakable(text: str, start: int, end: int) -> bool:
@@ -75,10 +123,7 @@ def _strip(text: str, start: int, end: int) -> tuple[int, int]:
 def _cut_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
     pieces = []
     while end - start > limit:
-        window = text[start : start + limit]
-        breaks = [m.end() for m in _SOFT_BREAK.finditer(window) if m.end() > limit // 3]
-        commas = [b for b in breaks if window[: b].rstrip()[-1:] in ",;:，；："]
-        cut = start + (commas[-1] if commas else breaks[-1] if breaks else limit)
+        cut = start + _best_cut(text[start : start + limit + 1], limit)
         s, e = _strip(text, start, cut)
         if s < e:
             pieces.append((s, e))
@@ -86,3 +131,22 @@ def _cut_long(text: str, start: int, end: int, limit: int) -> list[tuple[int, in
     if start < end:
         pieces.append((start, end))
     return pieces
+
+
+def _best_cut(window: str, limit: int) -> int:
+    """Where to cut a window of an over-long sentence: after the last clause mark, else at the
+    last space, else between two characters that are not one word's letters (or, for a script
+    without spaces such as Chinese, any two characters), in the last two thirds of the window."""
+    floor = limit // 3
+    for pattern in (_CLAUSE_BREAK, _SPACE_BREAK):
+        cuts = [m.end() for m in pattern.finditer(window) if floor < m.end() <= limit]
+        if cuts:
+            return cuts[-1]
+    for cut in range(limit, floor, -1):
+        before, after = window[cut - 1], window[cut]
+        if unicodedata.combining(after):
+            continue
+        if before.isascii() and after.isascii() and before.isalnum() and after.isalnum():
+            continue  # inside a word of a spaced script
+        return cut
+    return limit

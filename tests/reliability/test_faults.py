@@ -157,7 +157,8 @@ def test_cancelled_and_expired_requests_never_run_and_the_others_are_unaffected(
 
 def test_graceful_shutdown_under_load_finishes_in_flight_work_and_refuses_new_calls():
     engine = ToneEngine(delay_s=0.1)
-    server = ServerThread(engine, max_batch_size=4, metrics_port=0).__enter__()
+    # One sentence per work item (work_item_chars 20), texts short enough for the queue.
+    server = ServerThread(engine, max_batch_size=4, metrics_port=0, work_item_chars=20, max_text_chars=1000).__enter__()
     texts = [f"In flight {i}. Second sentence {i}." for i in range(12)]
     caller = Caller(server.target)
     try:
@@ -192,7 +193,9 @@ def test_queue_overflow_refuses_the_excess_at_once_and_recovers():
     engine = ToneEngine(gate=gate)
     singles = [f"single {i}" for i in range(24)]
     triples = [f"Triple {i} one. Triple {i} two. Triple {i} three." for i in range(4)]
-    with ServerThread(engine, max_queue_size=8, max_batch_size=4, metrics_port=0) as server, Client(server.target) as client:
+    # Work items of one sentence each (work_item_chars 20), and texts short enough for the queue.
+    settings = dict(max_queue_size=8, max_text_chars=80, work_item_chars=20)
+    with ServerThread(engine, max_batch_size=4, metrics_port=0, **settings) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
             wait_for(lambda: server.batcher.running_batches == 1)

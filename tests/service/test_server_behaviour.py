@@ -102,7 +102,7 @@ def test_valid_reference_clip_is_accepted_by_a_cloning_engine(tone_server):
 
 def test_full_queue_gives_resource_exhausted_at_once_and_recovers():
     gate = threading.Event()
-    with ServerThread(ToneEngine(gate=gate), max_queue_size=2) as server, Client(server.target) as client:
+    with ServerThread(ToneEngine(gate=gate), max_queue_size=2, max_text_chars=200) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
             wait_until(lambda: server.batcher.running_batches == 1)
@@ -143,7 +143,8 @@ def test_deadline_passing_in_the_queue_gives_deadline_exceeded_and_never_runs():
 def test_abandoned_stream_withdraws_its_remaining_sentences():
     engine = ToneEngine(delay_s=0.3)
     text = " ".join(f"Sentence number {i}." for i in range(6))
-    with ServerThread(engine, max_batch_size=1) as server, Client(server.target) as client:
+    items = dict(work_item_chars=20, max_text_chars=2000)  # one sentence per work item
+    with ServerThread(engine, max_batch_size=1, **items) as server, Client(server.target) as client:
         stream = client.stream(text)
         first = next(stream)
         assert first.sentence_index == 0
@@ -189,3 +190,20 @@ def test_graceful_shutdown_finishes_in_flight_work_and_refuses_new_calls():
     finally:
         client.close()
         server.stop()
+
+
+def test_an_explicit_default_parameter_hits_the_cache_entry_of_the_omitted_one(tone_server):
+    with Client(tone_server.target) as client:
+        omitted = client.synthesize("The same request twice.")
+        explicit = client.synthesize("The same request twice.", speaking_rate=1.0)
+    assert not omitted.timings.cache_hit and explicit.timings.cache_hit
+    assert explicit.data == omitted.data
+
+
+def test_a_seed_out_of_range_prints_its_bounds_as_integers():
+    engine = ToneEngine()
+    engine.info = type(engine.info)(**{**engine.info.__dict__, "parameters": (
+        *engine.info.parameters, type(engine.info.parameters[0])("seed", 0, 2**32 - 1, 0, "seed"))})
+    with ServerThread(engine) as server, Client(server.target) as client:
+        with pytest.raises(InvalidRequestError, match="seed must be between 0 and 4294967295, not 4294967296"):
+            client.synthesize("hi", seed=2**32)

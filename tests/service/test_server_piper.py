@@ -66,13 +66,13 @@ def test_stream_returns_ordered_chunks_that_join_into_one_file(piper_server, enc
         chunks = list(client.stream(TEXT, encoding=encoding, request_id="stream-1"))
     assert [c.sequence for c in chunks] == list(range(len(chunks)))
     assert [c.sentence_index for c in chunks] == sorted(c.sentence_index for c in chunks)
-    assert chunks[-1].sentence_index == chunks[-1].sentence_count - 1 == 2
+    assert chunks[-1].sentence_index == chunks[-1].sentence_count - 1 == 1
     assert [c.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert {c.request_id for c in chunks} == {"stream-1"}
+    # A stream's first sentence comes alone (early audio); the rest are grouped into work items.
     assert [TEXT[c.text_start : c.text_end] for c in chunks] == [
         "The first sentence is short.",
-        "The second one is a little longer than the first!",
-        "Is the third a question?",
+        "The second one is a little longer than the first! Is the third a question?",
     ]
     offsets = [c.audio_offset_seconds for c in chunks]
     assert offsets == sorted(offsets) and offsets[0] == 0
@@ -112,3 +112,11 @@ def test_health_and_reflection_are_served(piper_server):
             assert status == health_pb2.HealthCheckResponse.SERVING
         services = ProtoReflectionDescriptorDatabase(channel).get_services()
     assert "voxbatch.tts.v1.TtsService" in services and "grpc.health.v1.Health" in services
+
+
+def test_requests_with_random_noise_are_never_served_from_the_cache(piper_server):
+    with Client(piper_server.target) as client:
+        first = client.synthesize("Say it fresh each time.")
+        second = client.synthesize("Say it fresh each time.")
+        explicit = client.synthesize("Say it fresh each time.", temperature=1.0)
+    assert not (first.timings.cache_hit or second.timings.cache_hit or explicit.timings.cache_hit)

@@ -65,6 +65,9 @@ class ToneEngine(Engine):
             time.sleep(self.prepare_delay_s)
         return ToneWork(task.text, task.params.speaking_rate or 1.0)
 
+    def deterministic(self, task: SpeechTask) -> bool:
+        return True  # a tone per text: nothing is drawn at random
+
     def batch_key(self, prepared: ToneWork) -> Hashable:
         return prepared.rate
 

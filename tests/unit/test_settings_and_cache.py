@@ -77,3 +77,29 @@ def test_cache_evicts_least_recently_used_within_its_byte_bound():
     assert cache.size_bytes <= cache.max_bytes
     cache.put("huge", audio(10_000))
     assert cache.get("huge") is None
+
+
+def test_a_queue_too_small_for_the_longest_text_is_refused_at_start_up():
+    with pytest.raises(SettingsError, match="max_queue_size 8 cannot hold the longest text: 5000 characters make up to 50"):
+        Settings(max_queue_size=8)
+    assert Settings(max_queue_size=8, max_text_chars=600).max_queue_size == 8  # 600 characters: 8 items at most
+
+
+def test_an_explicit_default_and_an_omitted_parameter_share_a_cache_key():
+    defaults = {"temperature": 1.0, "cfg_value": 2.0, "inference_steps": 10}
+    omitted = SpeechTask("Hello there.", "v", EngineParams(seed=7))
+    explicit = SpeechTask("Hello there.", "v", EngineParams(seed=7, temperature=1.0, inference_steps=10))
+    other = SpeechTask("Hello there.", "v", EngineParams(seed=7, temperature=0.5))
+    key = cache_key("voxcpm", "m", omitted, defaults)
+    assert cache_key("voxcpm", "m", explicit, defaults) == key
+    assert cache_key("voxcpm", "m", other, defaults) != key
+
+
+def test_only_requests_that_determine_their_audio_are_cacheable():
+    from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+
+    def voxcpm(**params):
+        return VoxCPMEngine.deterministic(None, SpeechTask("Hi.", "v", EngineParams(**params)))
+
+    assert not voxcpm() and not voxcpm(temperature=1.0)  # the seed is drawn at random
+    assert voxcpm(seed=3) and voxcpm(temperature=0.0)

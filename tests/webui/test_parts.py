@@ -96,7 +96,8 @@ def test_an_unexpected_error_is_logged_for_engineers_but_not_shown(caplog):
 
 @pytest.fixture(scope="module")
 def tone_server():
-    with ServerThread(ToneEngine(), cache_mb=0) as server:
+    # One sentence per work item, so that a short text streams in several pieces.
+    with ServerThread(ToneEngine(), cache_mb=0, work_item_chars=20, max_text_chars=2000) as server:
         yield server
 
 

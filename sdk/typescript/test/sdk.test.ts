@@ -34,7 +34,10 @@ let server: RunningServer;
 let tts: Client;
 
 before(async () => {
-  server = await startServer({ VOXBATCH_MAX_BATCH_SIZE: "1", VOXBATCH_CACHE_MB: "0" });
+  // One sentence per work item (work items of up to 20 characters), so tests can count sentences.
+  server = await startServer({
+    VOXBATCH_MAX_BATCH_SIZE: "1", VOXBATCH_CACHE_MB: "0", VOXBATCH_WORK_ITEM_CHARS: "20", VOXBATCH_MAX_TEXT_CHARS: "2000",
+  });
   tts = clientFor(server);
 });
 

@@ -40,6 +40,11 @@ class Engine(ABC):
     def run_batch(self, batch: Sequence[Any], session: BatchSession) -> Sequence[EngineAudio | BaseException]:
         """Synthesise every payload. Raise EngineOutOfMemory when the batch does not fit."""
 
+    def deterministic(self, task: SpeechTask) -> bool:
+        """Whether the task's audio is fully determined by the task (no unseeded sampling).
+        Only such results are cached: a cached copy of a random draw would repeat it."""
+        return False
+
     def device_free_memory(self) -> int | None:
         """Free bytes on the engine's accelerator, or None on a CPU (the budget is then configured)."""
         return None

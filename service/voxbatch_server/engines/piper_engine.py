@@ -88,6 +88,10 @@ class PiperEngine(Engine):
         noise, length, noise_w = self._defaults
         return PiperWork(rows=rows, scales=(noise * temperature, length / rate, noise_w * temperature))
 
+    def deterministic(self, task: SpeechTask) -> bool:
+        # The VITS noise is drawn inside the ONNX graph without a seed: only temperature 0 repeats.
+        return task.params.temperature == 0
+
     def batch_key(self, prepared: PiperWork) -> Hashable:
         return prepared.scales
 

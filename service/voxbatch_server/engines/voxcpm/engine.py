@@ -108,7 +108,8 @@ class VoxCPMEngine(Engine):
         positions = request.prefill_length + max_patches + 1
         limit = self.model.config.lm_config.max_position_embeddings
         if positions > limit:
-            raise InvalidInput(f"the sentence and reference need {positions} positions; the model has {limit}")
+            what = "the sentence and reference need" if task.reference is not None else "the sentence needs"
+            raise InvalidInput(f"{what} {positions} positions; the model has {limit}")
         return VoxWork(request, RowShape(request.prefill_length, max_patches))
 
     def _clips(self, task: SpeechTask) -> tuple[str, torch.Tensor | None, torch.Tensor | None]:
@@ -134,6 +135,9 @@ class VoxCPMEngine(Engine):
         if prompt is None:
             return "", None, isolated
         return prompt.transcript, self.encode_prompt(prompt, pad="left"), isolated
+
+    def deterministic(self, task: SpeechTask) -> bool:
+        return task.params.seed is not None or task.params.temperature == 0
 
     def batch_key(self, prepared: VoxWork) -> Hashable:
         return prepared.request.steps
