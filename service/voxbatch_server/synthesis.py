@@ -215,6 +215,7 @@ class Synthesizer:
             raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
         self._check_params(request)
         rate = output_rate(request.encoding, request.sample_rate_hz, info.native_sample_rate)
+        self._check_voice_design(request)
         reference = None
         if request.reference is not None:
             if not info.supports_cloning:
@@ -234,25 +235,28 @@ class Synthesizer:
         ]
         return _Plan(request, request_id, sentences, tasks, rate, started, len(split))
 
-    async def _voice_design(self, request: SynthesisRequest, reference):
-        """Instructions and a continuation prompt next to an isolated reference: refused, with
-        what to do instead, by engines that cannot use them."""
+    def _check_voice_design(self, request: SynthesisRequest) -> None:
+        """Instructions and a prompt next to an isolated reference are refused, saying what to do
+        instead, by engines that cannot use them (before any clip is decoded)."""
         info = self.engine.info
-        instructions = " ".join(request.instructions.split())
-        if instructions and not info.supports_instructions:
+        if request.instructions.strip() and not info.supports_instructions:
             raise InvalidInput(
                 f"the {info.name} engine ({info.model}) cannot follow instructions; leave instructions empty "
                 "or serve a VoxCPM2 model"
             )
-        if len(instructions) > self.settings.max_text_chars:
-            raise InvalidInput(f"instructions are {len(instructions)} characters; the limit is {self.settings.max_text_chars}")
-        if request.prompt is None:
-            return instructions, None
-        if not info.supports_isolated_reference:
+        if request.prompt is not None and not info.supports_isolated_reference:
             raise InvalidInput(
                 f"the {info.name} engine ({info.model}) takes no prompt besides the reference; send the clip "
                 "to continue from as reference, with its transcript"
             )
+
+    async def _voice_design(self, request: SynthesisRequest, reference):
+        """The request's instructions (one line) and its decoded continuation prompt."""
+        instructions = " ".join(request.instructions.split())
+        if len(instructions) > self.settings.max_text_chars:
+            raise InvalidInput(f"instructions are {len(instructions)} characters; the limit is {self.settings.max_text_chars}")
+        if request.prompt is None:
+            return instructions, None
         if reference is None:
             raise InvalidInput("prompt needs a reference: prompt is the clip to continue from, reference the voice to clone")
         if reference.transcript:

@@ -108,6 +108,10 @@ def test_rest_stream_is_one_json_message_per_line(rest):
         ("/v1/synthesize:stream", {"text": "Hello.", "encoding": "AUDIO_ENCODING_FLAC"}, 400, "cannot be streamed"),
         ("/v1/audio/speech", {"model": "tts-1", "input": "Hi.", "voice": "alloy", "response_format": "aac"}, 400, "AAC"),
         ("/v1/audio/speech", {"model": "tts-1", "input": "Hi.", "voice": "alloy", "speed": 9}, 400, "speed must be"),
+        # instructions reach the server through both routes (Piper cannot follow them, and says so)
+        ("/v1/synthesize", {"text": "Hello.", "instructions": "a warm voice"}, 400, "cannot follow instructions"),
+        ("/v1/audio/speech", {"model": "gpt-4o-mini-tts", "input": "Hi.", "voice": "alloy", "instructions": "calm"},
+         400, "cannot follow instructions"),
     ],
 )
 def test_rest_errors_are_http_statuses_with_a_json_message(rest, path, body, status, words):

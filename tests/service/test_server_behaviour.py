@@ -62,6 +62,10 @@ BAD_REQUESTS = [
     ("truncated reference", dict(text="hi", reference=pb.ReferenceAudio(audio=wav()[:40], transcript="x")), "reference"),
     ("reference without transcript", dict(text="hi", reference=pb.ReferenceAudio(audio=wav())), "transcript is empty"),
     ("reference too long", dict(text="hi", reference=pb.ReferenceAudio(audio=wav(seconds=8), transcript="x")), "limit is 5"),
+    ("instructions to an engine without them", dict(text="hi", instructions="a warm voice"), "cannot follow instructions"),
+    ("prompt to an engine without isolated cloning",
+     dict(text="hi", reference=pb.ReferenceAudio(audio=wav()), prompt=pb.ReferenceAudio(audio=wav(), transcript="x")),
+     "takes no prompt besides the reference"),
 ]
 
 

@@ -35,6 +35,7 @@ class ToneEngine(Engine):
         gate: threading.Event | None = None,
         cloning: bool = False,
         prepare_delay_s: float = 0.0,
+        voice_design: bool = False,
     ) -> None:
         self.delay_s = delay_s
         self.fail_on = fail_on
@@ -54,10 +55,14 @@ class ToneEngine(Engine):
             voices=(Voice("tone", "en-US", "test tone", RATE), Voice("low", "en-US", "lower tone", RATE)),
             default_voice="tone",
             parameters=(ParameterSpec("speaking_rate", 0.5, 2.0, 1.0, "duration scale"),),
-            supports_cloning=cloning,
+            supports_cloning=cloning or voice_design,
+            supports_instructions=voice_design,
+            supports_isolated_reference=voice_design,
         )
+        self.tasks: list[SpeechTask] = []  # every task prepared, to check what reached the engine
 
     def prepare(self, task: SpeechTask) -> ToneWork:
+        self.tasks.append(task)
         if "unspeakable" in task.text:
             raise InvalidInput("the tone engine cannot speak 'unspeakable'")
         self.preparing.set()

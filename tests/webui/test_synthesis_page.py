@@ -29,6 +29,7 @@ async def test_the_form_offers_what_the_engine_supports(user):
     for unsupported in ("cfg_value", "inference_steps", "seed"):
         await user.should_not_see(marker=f"param-{unsupported}")
     await user.should_not_see(marker="cloning")  # Piper does not clone voices
+    await user.should_not_see(marker="instructions")  # nor follow instructions
     assert set(one(user, "format").options.values()) == {"WAV", "FLAC", "Ogg/Opus", "MP3", "Raw PCM (16-bit)"}
     assert one(user, "param-speaking_rate").props["min"] == 0.25 and one(user, "param-speaking_rate").props["max"] == 4.0
 

@@ -54,12 +54,15 @@ class SynthesisOptions:
     sample_rate: int = 0
     parameters: dict[str, float | int] = field(default_factory=dict)
     reference: Reference | None = None
+    instructions: str = ""  # "Describe the voice", for engines that follow instructions
 
     def sdk_options(self) -> dict[str, Any]:
         options: dict[str, Any] = dict(voice=self.voice, encoding=self.encoding, sample_rate=self.sample_rate)
         options.update(self.parameters)
         if self.reference is not None:
             options["reference"] = self.reference
+        if self.instructions:
+            options["instructions"] = self.instructions
         return options
 
 

@@ -62,6 +62,15 @@ def _say(args: argparse.Namespace) -> int:
         from .options import Reference
 
         options["reference"] = Reference(Path(args.reference).read_bytes(), args.reference_text or "")
+    if args.instructions:
+        options["instructions"] = args.instructions
+    if args.prompt or args.prompt_text:
+        from .options import Reference
+
+        if not (args.prompt and args.prompt_text and args.reference):
+            print("voxbatch say: --prompt needs --prompt-text and a --reference (without --reference-text)", file=sys.stderr)
+            return 2
+        options["prompt"] = Reference(Path(args.prompt).read_bytes(), args.prompt_text)
     with _client(args) as client:
         if args.stream:
             with output.open("wb") as f:
@@ -187,7 +196,15 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--cfg-value", type=float)
     say.add_argument("--inference-steps", type=int)
     say.add_argument("--reference", help="reference recording to clone the voice from")
-    say.add_argument("--reference-text", help="what the reference recording says")
+    say.add_argument(
+        "--reference-text",
+        help="what the reference recording says; leave out to clone from the clip alone (VoxCPM2)",
+    )
+    say.add_argument(
+        "--instructions", help='how the voice should sound, e.g. "a warm, slow, elderly voice" (VoxCPM2)'
+    )
+    say.add_argument("--prompt", help="a recording to continue from, next to a --reference without text (VoxCPM2)")
+    say.add_argument("--prompt-text", help="what the --prompt recording says")
     say.add_argument("--background", action="store_true", help="run at background priority")
     say.add_argument("--stream", action="store_true", help="stream sentence by sentence")
 

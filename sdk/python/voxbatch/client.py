@@ -32,7 +32,9 @@ class Client:
 
     Options of `synthesize` and `stream`: voice, encoding ("wav", "flac", "ogg_opus", "mp3",
     "pcm_s16le"), sample_rate (0 = native), reference (voice cloning), cfg_value,
-    inference_steps, temperature, seed, speaking_rate, priority, request_id.
+    inference_steps, temperature, seed, speaking_rate, priority, request_id; instructions (how the
+    voice should sound, VoxCPM2) and prompt (a clip with transcript to continue from, next to a
+    reference without one, VoxCPM2).
     """
 
     def __init__(

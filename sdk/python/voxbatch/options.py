@@ -38,10 +38,13 @@ class Priority(enum.IntEnum):
 
 @dataclass(frozen=True)
 class Reference:
-    """A recording to clone the voice from, and what it says."""
+    """A recording to clone the voice from, and what it says.
+
+    An empty transcript clones from the clip alone (engines with supports_isolated_reference,
+    such as VoxCPM2); with a transcript the speech continues from the clip."""
 
     audio: bytes
-    transcript: str
+    transcript: str = ""
 
 
 def build_request(
@@ -59,6 +62,8 @@ def build_request(
     speaking_rate: float | None = None,
     priority: Priority = Priority.INTERACTIVE,
     request_id: str = "",
+    instructions: str = "",
+    prompt: Reference | None = None,
 ):
     params = pb.SynthesisParameters()
     for name, value in (
@@ -78,8 +83,12 @@ def build_request(
         parameters=params,
         priority=int(priority),
         request_id=request_id,
+        instructions=instructions,
     )
     if reference is not None:
         msg.reference.audio = reference.audio
         msg.reference.transcript = reference.transcript
+    if prompt is not None:
+        msg.prompt.audio = prompt.audio
+        msg.prompt.transcript = prompt.transcript
     return msg

@@ -54,10 +54,13 @@ export function parsePriority(value: Priority | PriorityName): Priority {
   throw new RangeError(`unknown priority ${JSON.stringify(value)}; use interactive or background`);
 }
 
-/** A recording to clone the voice from, and what it says. */
+/**
+ * A recording to clone the voice from, and what it says. An empty or missing transcript clones
+ * from the clip alone (servers whose `supportsIsolatedReference` is true, such as VoxCPM2).
+ */
 export interface Reference {
   audio: Uint8Array;
-  transcript: string;
+  transcript?: string;
 }
 
 /** Deadline and cancellation of one call. */
@@ -90,6 +93,13 @@ export interface SynthesisOptions extends CallOptions {
   priority?: Priority | PriorityName;
   /** Echoed in the response and the server's logs; the server makes one up when empty. */
   requestId?: string;
+  /**
+   * How the voice should sound and speak ("a warm, slow, elderly voice"), for servers whose
+   * `supportsInstructions` is true (VoxCPM2); others refuse it.
+   */
+  instructions?: string;
+  /** A recording with its transcript to continue from, next to a `reference` without one (VoxCPM2). */
+  prompt?: Reference;
 }
 
 /** The request message of `Synthesize` (or, with `StreamSynthesizeRequestSchema`, of `StreamSynthesize`). */
@@ -118,7 +128,13 @@ export function buildRequest(
     parameters,
     priority: parsePriority(options.priority ?? Priority.INTERACTIVE),
     requestId: options.requestId ?? "",
-    ...(options.reference === undefined ? {} : { reference: create(ReferenceAudioSchema, options.reference) }),
+    instructions: options.instructions ?? "",
+    ...(options.reference === undefined ? {} : { reference: clip(options.reference) }),
+    ...(options.prompt === undefined ? {} : { prompt: clip(options.prompt) }),
   };
   return schema === SynthesizeRequestSchema ? create(SynthesizeRequestSchema, init) : create(StreamSynthesizeRequestSchema, init);
+}
+
+function clip(reference: Reference) {
+  return create(ReferenceAudioSchema, { audio: reference.audio, transcript: reference.transcript ?? "" });
 }

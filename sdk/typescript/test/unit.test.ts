@@ -57,6 +57,19 @@ test("requests carry every option, and only the parameters given", () => {
   assert.equal(plain.encoding, Encoding.WAV);
   assert.equal(plain.priority, Priority.INTERACTIVE);
   assert.equal(plain.reference, undefined);
+  assert.equal(plain.instructions, "");
+});
+
+test("voice design and isolated cloning: instructions, a reference without transcript, a prompt", () => {
+  const request = buildRequest(pb.SynthesizeRequestSchema, "Hi.", {
+    instructions: "a warm, slow voice",
+    reference: { audio: new Uint8Array([1, 2]) },
+    prompt: { audio: new Uint8Array([3]), transcript: "A tone." },
+  });
+  assert.equal(request.instructions, "a warm, slow voice");
+  assert.equal(request.reference?.transcript, "");
+  assert.deepEqual(Array.from(request.prompt?.audio ?? []), [3]);
+  assert.equal(request.prompt?.transcript, "A tone.");
 });
 
 test("errors map to typed errors with the gRPC status", () => {

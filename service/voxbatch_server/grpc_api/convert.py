@@ -42,9 +42,7 @@ def synthesis_request(msg: pb.SynthesizeRequest | pb.StreamSynthesizeRequest) ->
         seed=p.seed if p.HasField("seed") else None,
         speaking_rate=p.speaking_rate if p.HasField("speaking_rate") else None,
     )
-    reference = None
-    if msg.HasField("reference") and (msg.reference.audio or msg.reference.transcript):
-        reference = ReferenceClip(audio=msg.reference.audio, transcript=msg.reference.transcript)
+    reference = _clip(msg, "reference")
     return SynthesisRequest(
         text=msg.text,
         voice=msg.voice,
@@ -54,7 +52,18 @@ def synthesis_request(msg: pb.SynthesizeRequest | pb.StreamSynthesizeRequest) ->
         params=params,
         priority=_PRIORITIES[msg.priority],
         request_id=msg.request_id.strip()[:128],
+        instructions=msg.instructions,
+        prompt=_clip(msg, "prompt"),
     )
+
+
+def _clip(msg, name: str) -> ReferenceClip | None:
+    if not msg.HasField(name):
+        return None
+    clip = getattr(msg, name)
+    if not (clip.audio or clip.transcript):
+        return None
+    return ReferenceClip(audio=clip.audio, transcript=clip.transcript)
 
 
 def encoding_pb(encoding: AudioEncoding) -> int:
@@ -121,6 +130,8 @@ def server_info_response(
         model=info.model,
         native_sample_rate_hz=info.native_sample_rate,
         supports_cloning=info.supports_cloning,
+        supports_instructions=info.supports_instructions,
+        supports_isolated_reference=info.supports_isolated_reference,
         parameters=[
             pb.ParameterSpec(
                 name=s.name, minimum=s.minimum, maximum=s.maximum, default_value=s.default, description=s.description
@@ -197,6 +208,7 @@ def speech_request(msg: pb.CreateSpeechRequest, voices: Collection[str]) -> Synt
         encoding=encoding,
         sample_rate_hz=rate,
         params=EngineParams(speaking_rate=speaking_rate),
+        instructions=msg.instructions,
     )
 
 

@@ -75,6 +75,19 @@ def test_bad_reference_audio_is_invalid_argument(voxcpm_server):
         assert client.health() == "SERVING"
 
 
+def test_voxcpm_1_5_refuses_what_only_voxcpm2_does(voxcpm_server):
+    clip = wav_bytes(prompt_audio(), 44100)
+    with Client(voxcpm_server.target) as client:
+        info = client.server_info()
+        assert not info.supports_instructions and not info.supports_isolated_reference
+        with pytest.raises(InvalidRequestError, match="cannot follow instructions"):
+            client.synthesize("Hi there.", instructions="a warm voice")
+        with pytest.raises(InvalidRequestError, match="reference.transcript is empty"):
+            client.synthesize("Hi there.", reference=Reference(clip))
+        with pytest.raises(InvalidRequestError, match="takes no prompt"):
+            client.synthesize("Hi there.", reference=Reference(clip), prompt=Reference(clip, "A tone."))
+
+
 def test_streaming_yields_160_ms_pieces_as_generation_runs(voxcpm_server):
     with Client(voxcpm_server.target) as client:
         chunks = list(client.stream("Hi. Ok.", seed=2, inference_steps=2, encoding=Encoding.PCM_S16LE))
@@ -97,3 +110,72 @@ def test_a_request_arriving_mid_generation_joins_the_running_batch(tiny_engine):
             first = first.result(120)
         assert server.batcher.stats.batches == 1  # one batch served both: the second joined it
         assert second.timings.batch_size == first.timings.batch_size == 2
+
+
+@pytest.fixture(scope="module")
+def voxcpm2_server(tiny_v2_engine):
+    with ServerThread(tiny_v2_engine, cache_mb=0) as server:
+        yield server
+
+
+def test_voxcpm2_serves_48khz_in_every_mode_batched_streamed_and_unary(voxcpm2_server):
+    """Voice design, isolated cloning, continuation, both together (with style instructions), at
+    once through one server so they share batches; streamed audio equals unary audio."""
+    clip = wav_bytes(prompt_audio(), 44100)  # resampled to the encoder's 16 kHz
+    modes = {
+        "plain": {},
+        "design": dict(instructions="A warm, slow, elderly voice"),
+        "isolated": dict(reference=Reference(clip)),
+        "continuation": dict(reference=Reference(clip, "A tone sweeps.")),
+        "both": dict(reference=Reference(clip), prompt=Reference(clip, "A tone sweeps."), instructions="cheerful"),
+    }
+    with Client(voxcpm2_server.target) as client:
+        info = client.server_info()
+        assert (info.native_sample_rate_hz, info.supports_instructions, info.supports_isolated_reference) == (48000, True, True)
+        with concurrent.futures.ThreadPoolExecutor(len(modes)) as pool:
+            unary = dict(zip(modes, pool.map(
+                lambda m: client.synthesize("Hi there.", seed=4, inference_steps=2, encoding=Encoding.PCM_S16LE, **m),
+                modes.values(),
+            )))
+        streamed = join_chunks(list(client.stream("Hi there.", seed=4, inference_steps=2, encoding=Encoding.PCM_S16LE,
+                                                  **modes["both"])))
+    assert all(a.sample_rate == 48000 for a in unary.values())
+    assert max(a.timings.batch_size for a in unary.values()) > 1
+    samples = {m: a.to_numpy() for m, a in unary.items()}
+    assert len({len(s) for s in samples.values()}) > 1  # instructions lengthen the text, so the cap
+    for a in ("plain", "design", "isolated", "continuation", "both"):
+        for b in ("plain", "design", "isolated", "continuation", "both"):
+            if a < b and len(samples[a]) == len(samples[b]):
+                assert not np.array_equal(samples[a], samples[b]), (a, b)  # each mode shapes the audio
+    # Equal up to 16-bit rounding of float noise from batch company (the unary ran in a batch).
+    assert np.abs(streamed.to_numpy() - samples["both"]).max() <= 2 / 32768
+
+
+def test_voxcpm2_prompt_rules_are_invalid_argument(voxcpm2_server):
+    clip = wav_bytes(prompt_audio(), 44100)
+    with Client(voxcpm2_server.target) as client:
+        with pytest.raises(InvalidRequestError, match="reference.transcript must be empty when a prompt is sent"):
+            client.synthesize("Hi.", reference=Reference(clip, "words"), prompt=Reference(clip, "words"))
+        with pytest.raises(InvalidRequestError, match="prompt.transcript is empty"):
+            client.synthesize("Hi.", reference=Reference(clip), prompt=Reference(clip))
+        with pytest.raises(InvalidRequestError, match="prompt needs a reference"):
+            client.synthesize("Hi.", prompt=Reference(clip, "words"))
+
+
+def test_cli_say_with_instructions_and_a_reference_without_its_words(voxcpm2_server, tmp_path):
+    from voxbatch.cli import main
+
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(wav_bytes(prompt_audio(), 44100))
+    prompt = tmp_path / "prompt.wav"
+    prompt.write_bytes(wav_bytes(prompt_audio()[: 44100], 44100))
+    common = ["--server", voxcpm2_server.target, "--seed", "1", "--inference-steps", "2"]
+    out = tmp_path / "designed.wav"
+    assert main(["say", "Hi there.", "-o", str(out), "--instructions", "a warm, slow voice", "--reference", str(clip), *common]) == 0
+    samples, rate = sf.read(out)
+    assert rate == 48000 and len(samples) > 48000 // 2
+    both = tmp_path / "both.wav"
+    assert main(["say", "Hi there.", "-o", str(both), "--reference", str(clip), "--prompt", str(prompt),
+                 "--prompt-text", "A tone sweeps.", *common]) == 0
+    assert sf.info(both).samplerate == 48000
+    assert main(["say", "Hi.", "-o", str(both), "--prompt", str(prompt), *common]) == 2  # needs its text and a reference

@@ -146,13 +146,19 @@ class ParameterControls:
 
 
 class CloningSection:
-    """Upload a reference clip, listen to it, type its transcript."""
+    """Upload a reference clip, listen to it, type its transcript (optional where the engine
+    clones from a clip alone)."""
 
-    def __init__(self, store: AudioStore, max_bytes: int) -> None:
+    def __init__(self, store: AudioStore, max_bytes: int, transcript_optional: bool = False) -> None:
         self._store = store
+        self.transcript_optional = transcript_optional
         self.clip: bytes | None = None
         self.clip_name = ""
         ui.label(
+            "Upload a short, clean recording of the voice to copy (a few seconds of speech). Typing what it "
+            "says is optional: without the words the voice is copied from the sound alone; with them the speech "
+            "continues the recording."
+            if transcript_optional else
             "Upload a short, clean recording of the voice to copy (a few seconds of speech), "
             "then type exactly what it says."
         ).classes("text-body2 text-grey-8")
@@ -169,7 +175,7 @@ class CloningSection:
                 self.player = ui.audio("").classes("w-full").mark("reference-audio")
                 ui.button(icon="delete", on_click=self.clear).props("flat round").tooltip("Remove the clip").mark("reference-remove")
         self.transcript = ui.textarea(
-            label="What the clip says, word for word",
+            label="What the clip says, word for word" + (" (optional)" if transcript_optional else ""),
         ).props("outlined autogrow").classes("w-full").mark("reference-transcript")
         self._max_mb = max_bytes / (1 << 20)
 
@@ -202,7 +208,7 @@ class CloningSection:
         return Reference(self.clip, (self.transcript.value or "").strip())
 
     def problem(self) -> Problem | None:
-        if self.clip is not None and not (self.transcript.value or "").strip():
+        if self.clip is not None and not self.transcript_optional and not (self.transcript.value or "").strip():
             return Problem("The reference clip needs its words",
                            "Type what is said in the clip, word for word, or remove the clip.", "reference")
         return None

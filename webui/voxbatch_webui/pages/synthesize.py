@@ -91,10 +91,22 @@ class SynthesisPage:
                       for v in snapshot.voices.voices}
             default = snapshot.voices.default_voice if snapshot.voices.default_voice in voices else next(iter(voices), None)
             self.voice = ui.select(voices, value=default, label="Voice").classes("w-full").mark("voice")
+            self.instructions = None
+            if info.supports_instructions:
+                self.instructions = ui.textarea(
+                    label="Describe the voice (optional)",
+                    placeholder="For example: a warm, slow, elderly voice, slightly amused",
+                ).props("outlined autogrow").classes("w-full").mark("instructions")
+                ui.label(
+                    "Who speaks and how: age, tone, mood, pace. With a recording below, it steers the copied voice's style."
+                ).classes("text-caption text-grey-7")
             self.cloning = None
             if info.supports_cloning:
                 with ui.expansion("Clone a voice from a recording", icon="mic").classes("w-full").mark("cloning"):
-                    self.cloning = CloningSection(self.webui.store, self.webui.settings.max_reference_mb << 20)
+                    self.cloning = CloningSection(
+                        self.webui.store, self.webui.settings.max_reference_mb << 20,
+                        transcript_optional=info.supports_isolated_reference,
+                    )
         with section("Sound", "tune"):
             self.sound = SoundSettings(snapshot)
             if info.parameters:
@@ -145,6 +157,7 @@ class SynthesisPage:
             sample_rate=self.sound.sample_rate,
             parameters=self.parameters.values() if self.parameters else {},
             reference=self.cloning.reference() if self.cloning else None,
+            instructions=(self.instructions.value or "").strip() if self.instructions else "",
         )
 
     # -- running a request -----------------------------------------------------------------------

@@ -56,7 +56,7 @@ class SynthesisParameters(_message.Message):
     def __init__(self, cfg_value: _Optional[float] = ..., inference_steps: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ...) -> None: ...
 
 class SynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id")
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -65,6 +65,8 @@ class SynthesizeRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     reference: ReferenceAudio
@@ -73,7 +75,9 @@ class SynthesizeRequest(_message.Message):
     parameters: SynthesisParameters
     priority: Priority
     request_id: str
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    instructions: str
+    prompt: ReferenceAudio
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ...) -> None: ...
 
 class SynthesisTimings(_message.Message):
     __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit")
@@ -108,7 +112,7 @@ class SynthesizeResponse(_message.Message):
     def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ...) -> None: ...
 
 class StreamSynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id")
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -117,6 +121,8 @@ class StreamSynthesizeRequest(_message.Message):
     PARAMETERS_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     reference: ReferenceAudio
@@ -125,7 +131,9 @@ class StreamSynthesizeRequest(_message.Message):
     parameters: SynthesisParameters
     priority: Priority
     request_id: str
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    instructions: str
+    prompt: ReferenceAudio
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ...) -> None: ...
 
 class StreamSynthesizeResponse(_message.Message):
     __slots__ = ("audio", "sequence", "sentence_index", "sentence_count", "text_start", "text_end", "audio_offset_seconds", "duration_seconds", "final", "encoding", "sample_rate_hz", "request_id", "timings", "length_capped")
@@ -216,7 +224,7 @@ class BatchingInfo(_message.Message):
     def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests")
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +240,8 @@ class GetServerInfoResponse(_message.Message):
     RUNNING_BATCHES_FIELD_NUMBER: _ClassVar[int]
     RECENT_BATCHES_FIELD_NUMBER: _ClassVar[int]
     RECENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    SUPPORTS_ISOLATED_REFERENCE_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     engine: str
     model: str
@@ -247,7 +257,9 @@ class GetServerInfoResponse(_message.Message):
     running_batches: int
     recent_batches: _containers.RepeatedCompositeFieldContainer[BatchRecord]
     recent_requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
-    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ...) -> None: ...
+    supports_instructions: bool
+    supports_isolated_reference: bool
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ...) -> None: ...
 
 class BatchRecord(_message.Message):
     __slots__ = ("end_time_unix_seconds", "size", "compute_seconds")
@@ -274,17 +286,19 @@ class RequestRecord(_message.Message):
     def __init__(self, end_time_unix_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., queue_wait_seconds: _Optional[float] = ..., streamed: _Optional[bool] = ..., first_audio_seconds: _Optional[float] = ...) -> None: ...
 
 class CreateSpeechRequest(_message.Message):
-    __slots__ = ("model", "input", "voice", "response_format", "speed", "stream_format")
+    __slots__ = ("model", "input", "voice", "response_format", "speed", "stream_format", "instructions")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     INPUT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FORMAT_FIELD_NUMBER: _ClassVar[int]
     SPEED_FIELD_NUMBER: _ClassVar[int]
     STREAM_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     model: str
     input: str
     voice: str
     response_format: str
     speed: float
     stream_format: str
-    def __init__(self, model: _Optional[str] = ..., input: _Optional[str] = ..., voice: _Optional[str] = ..., response_format: _Optional[str] = ..., speed: _Optional[float] = ..., stream_format: _Optional[str] = ...) -> None: ...
+    instructions: str
+    def __init__(self, model: _Optional[str] = ..., input: _Optional[str] = ..., voice: _Optional[str] = ..., response_format: _Optional[str] = ..., speed: _Optional[float] = ..., stream_format: _Optional[str] = ..., instructions: _Optional[str] = ...) -> None: ...
