@@ -64,6 +64,11 @@ class LoadSpec:
     encoding: int = pb.AUDIO_ENCODING_PCM_S16LE
     parameters: dict = field(default_factory=dict)
     seed: int = 0
+    # Who the server sees as the caller (x-voxbatch-client): each closed-loop client is its own
+    # caller; open-loop arrivals are spread over `callers` callers. `caller` names them all as one.
+    caller: str = "load"
+    callers: int = 16
+    priority: int = pb.PRIORITY_UNSPECIFIED
 
     def __post_init__(self) -> None:
         if (self.clients is None) == (self.rate is None):
@@ -198,22 +203,28 @@ class _Run:
         kind = pb.StreamSynthesizeRequest if streamed else pb.SynthesizeRequest
         return kind(
             text=text, voice=spec.voice, encoding=spec.encoding, request_id=f"load-{spec.seed}-{index}",
-            parameters=pb.SynthesisParameters(**spec.parameters),
+            parameters=pb.SynthesisParameters(**spec.parameters), priority=spec.priority,
         )
+
+    def metadata(self, client: int) -> tuple:
+        spec = self.spec
+        name = spec.caller if spec.callers <= 1 else f"{spec.caller}-{client % spec.callers}"
+        return (("x-voxbatch-client", name),)
 
     def streams(self, index: int) -> bool:
         share = self.spec.stream_share
         return int((index + 1) * share) > int(index * share)  # spreads streams evenly
 
-    async def one(self, index: int) -> None:
+    async def one(self, index: int, client: int) -> None:
         streamed = self.streams(index)
         request = self.request(index, streamed)
         outcome = Outcome(index, streamed, self.now(), 0.0, "OK")
+        metadata = self.metadata(client)
         try:
             if streamed:
-                await self._stream(request, outcome)
+                await self._stream(request, outcome, metadata)
             else:
-                response = await self.stub.Synthesize(request, timeout=self.spec.timeout_s)
+                response = await self.stub.Synthesize(request, timeout=self.spec.timeout_s, metadata=metadata)
                 outcome.audio_s = response.duration_seconds
                 outcome.queue_wait_s = response.timings.queue_wait_seconds
                 outcome.batch_size = response.timings.batch_size
@@ -224,10 +235,10 @@ class _Run:
         outcome.end = self.now()
         self.outcomes.append(outcome)
 
-    async def _stream(self, request, outcome: Outcome) -> None:
+    async def _stream(self, request, outcome: Outcome, metadata: tuple) -> None:
         arrivals, durations, sentences = [], [], set()
         final, count = False, 0
-        call = self.stub.StreamSynthesize(request, timeout=self.spec.timeout_s)
+        call = self.stub.StreamSynthesize(request, timeout=self.spec.timeout_s, metadata=metadata)
         async for chunk in call:
             arrivals.append(self.now())
             durations.append(chunk.duration_seconds)
@@ -246,13 +257,13 @@ class _Run:
         spec = self.spec
         counter = iter(range(spec.max_requests))
 
-        async def client() -> None:
+        async def client(number: int) -> None:
             for index in counter:
                 if self.now() >= spec.duration_s:
                     return
-                await self.one(index)
+                await self.one(index, number)
 
-        await asyncio.gather(*(client() for _ in range(spec.clients)))
+        await asyncio.gather(*(client(number) for number in range(spec.clients)))
         return 0
 
     async def open(self) -> int:
@@ -270,7 +281,7 @@ class _Run:
             if len(tasks) >= spec.max_in_flight:
                 dropped += 1
                 continue
-            task = asyncio.create_task(self.one(index))
+            task = asyncio.create_task(self.one(index, index))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:

@@ -20,6 +20,7 @@ from .audio.reference import decode_reference
 from .audio.resample import resample
 from .batching import Batcher
 from .batching.batcher import Admission
+from .batching.playback import PlaybackClock
 from .batching.session import Ticket
 from .cache import Cache, cache_key
 from .domain import EngineAudio, SpeechTask, SynthesisRequest, deadline_passed
@@ -40,6 +41,12 @@ class RequestTimings:
     total_s: float = 0.0
     cache_hit: bool = False
     batch_ids: tuple[int, ...] = ()  # the batches the request's sentences ran in
+    # Streams, as their listener hears them (playback starts at the first chunk): how often a
+    # chunk came after the audio before it had played, for how long in all, and the audio still
+    # buffered when the last chunk went out.
+    stalls: int = 0
+    stalled_s: float = 0.0
+    final_slack_s: float = 0.0
 
 
 @dataclass
@@ -79,6 +86,7 @@ class RequestRecord:
     streamed: bool
     first_audio_s: float
     request_id: str = ""
+    stalls: int = 0  # streams: times the listener's playback ran dry
 
 
 @dataclass
@@ -170,6 +178,7 @@ class Synthesizer:
             offset = 0.0
             sequence = 0
             first_audio_s = 0.0
+            playback = PlaybackClock()
             try:
                 for index, job in enumerate(jobs):
                     sentence = plan.sentences[index]
@@ -179,22 +188,31 @@ class Synthesizer:
                         last = sentence_done and index == len(jobs) - 1
                         if last:
                             data += encoder.finish()
+                        if duration > 0:
+                            playback.deliver(time.monotonic(), duration)
                         yield StreamPiece(
                             audio=data, sequence=sequence, sentence=sentence, sentence_count=len(jobs),
                             audio_offset_s=offset, duration_s=duration, final=last,
                             encoding=request.encoding, sample_rate=plan.rate, request_id=plan.request_id,
-                            timings=_timings([job], plan.started), length_capped=capped,
+                            timings=_played(_timings([job], plan.started), playback), length_capped=capped,
                         )
                         if sequence == 0:
                             first_audio_s = time.perf_counter() - plan.started
                         offset += duration
                         sequence += 1
-                total = _timings(jobs, plan.started)
-                self._finished(RequestRecord(time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id))
+                total = _played(_timings(jobs, plan.started), playback)
+                self._finished(RequestRecord(
+                    time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id, total.stalls
+                ))
                 log.info(
-                    "streamed %d work items in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs",
-                    len(jobs), sequence, offset, first_audio_s, total.total_s,
-                    extra={**_log_fields(plan, jobs, total), "first_audio_s": round(first_audio_s, 4)},
+                    "streamed %d work items in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs; "
+                    "%d stalls (%.3fs), final slack %.3fs",
+                    len(jobs), sequence, offset, first_audio_s, total.total_s, total.stalls, total.stalled_s,
+                    total.final_slack_s,
+                    extra={
+                        **_log_fields(plan, jobs, total), "first_audio_s": round(first_audio_s, 4), "stalls": total.stalls,
+                        "stalled_s": round(total.stalled_s, 4), "final_slack_s": round(total.final_slack_s, 4),
+                    },
                 )
             except (asyncio.CancelledError, GeneratorExit):
                 _log_left(plan, index, len(jobs), deadline)
@@ -302,8 +320,9 @@ class Synthesizer:
             for (job, _), ticket in zip(todo, tickets):
                 job.ticket = ticket
         log.info(
-            "accepted: %d chars, %d work items (%d cached), priority %s",
+            "accepted: %d chars, %d work items (%d cached), priority %s, caller %s",
             len(plan.request.text), len(jobs), len(jobs) - len(todo), plan.request.priority.name.lower(),
+            plan.request.caller or "-", extra={"caller": plan.request.caller},
         )
         if self.settings.log_text_chars:  # opt-in only: texts may be private
             cut = plan.request.text[: self.settings.log_text_chars]
@@ -392,6 +411,14 @@ def _cancel(jobs: Sequence[_Job]) -> None:
     for job in jobs:
         if job.ticket is not None:
             job.ticket.cancel()
+
+
+def _played(timings: RequestTimings, playback: PlaybackClock) -> RequestTimings:
+    """A stream's timings with its listener's playback so far."""
+    timings.stalls, timings.stalled_s = playback.stalls, playback.stalled_s
+    # At the latest chunk with audio: a stream's closing empty piece plays nothing.
+    timings.final_slack_s = playback.slack(playback.last_at) or 0.0 if playback.last_at is not None else 0.0
+    return timings
 
 
 def _timings(jobs: Sequence[_Job], started: float) -> RequestTimings:

@@ -257,6 +257,27 @@ def test_replicas_log_one_json_object_per_line_with_request_and_batch_fields(res
     assert refused["outcome"] == "INVALID_ARGUMENT" and refused["rpc"] == "Synthesize" and refused["level"] == "info"
 
 
+def test_rest_callers_name_themselves_to_the_scheduler_through_envoy(rest, cluster):
+    # The x-voxbatch-client header reaches the server as gRPC metadata: fair share and the
+    # per-caller cap count by it (a browser may send it too: CORS allows it).
+    _, replicas = cluster
+    response = rest.post("/v1/synthesize", json={"text": "Who is asking?", "requestId": "caller-1"},
+                         headers={"x-voxbatch-client": "rest-app-7"})
+    assert response.status_code == 200, response.text
+
+    def callers() -> set[str]:
+        return {
+            json.loads(line).get("caller") for r in replicas for line in r.log().split("\n")[:-1]
+            if '"caller-1"' in line and '"caller"' in line
+        }
+
+    wait_until(lambda: callers() == {"client:rest-app-7"}, 10, "the accepted line with the caller")
+    preflight = rest.options("/voxbatch.tts.v1.TtsService/Synthesize", headers={
+        "origin": "https://app.example", "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,x-voxbatch-client"})
+    assert "x-voxbatch-client" in preflight.headers["access-control-allow-headers"]
+
+
 # -- scale-out: balancing, health checks, retries -------------------------------------------------------
 
 

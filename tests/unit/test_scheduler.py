@@ -53,16 +53,16 @@ def test_holds_back_when_a_running_stream_would_fall_below_the_margin():
 
 def test_admits_when_streams_are_ahead_even_past_the_sustainable_batch():
     # Five rows cost 0.20 s a step for 0.16 s of audio: sustainable only with slack to spend.
-    # The four running streams finish in three steps, after which the newcomer runs at ease.
-    behind = [stream(0.5, remaining=3) for _ in range(4)]
-    ahead = [stream(3.0, remaining=3) for _ in range(4)]
-    assert names([("new", new_stream(), False)], behind) == []
-    assert names([("new", new_stream(), False)], ahead) == ["new"]
-    # Work without a listener joins streams that are far ahead for longer, for throughput.
-    far_ahead = [stream(5.0, remaining=10) for _ in range(4)]
-    assert names([("job", unary(), False)], far_ahead) == ["job"]
-    # ... but a new stream would fall behind its own playback in such a batch, so it waits.
-    assert names([("new", new_stream(), False)], far_ahead) == []
+    # The candidate is the next sentence of a stream that is far ahead.
+    later = stream(3.0, remaining=10)
+    behind = [stream(0.5, remaining=10) for _ in range(4)]
+    ahead = [stream(3.0, remaining=10) for _ in range(4)]
+    assert names([("later", later, False)], behind) == []
+    assert names([("later", later, False)], ahead) == ["later"]
+    # Work without a listener joins such a batch too, for throughput...
+    assert names([("job", unary(), False)], ahead) == ["job"]
+    # ... but a new stream would fall behind its own playback in it, so it waits.
+    assert names([("new", new_stream(), False)], ahead) == []
 
 
 def test_admits_only_as_many_as_keep_every_stream_ahead():
@@ -101,11 +101,18 @@ def test_unary_deadline_holds_back_rows_that_would_make_it_late():
     assert names([("late", unary(deadline_in=0.5), False)], [unary()]) == []
 
 
-def test_predicted_slack_counts_prefill_steps_and_the_overlap():
+def test_predicted_slack_counts_prefill_steps_finishing_rows_and_the_overlap():
     row = stream(1.0)
     assert predicted_slack(row, 1, 0.1, 0.05) == pytest.approx(0.85)
+    # Each step takes 0.04 s more than the audio it gives: the fifth chunk is the latest.
     assert predicted_slack(row, 5, 0.2, 0.05) == pytest.approx(1.0 - 0.05 - 0.2 - 4 * 0.04)
-    assert predicted_slack(new_stream(), 5, 0.2, 0.05) == pytest.approx(AUDIO - 4 * 0.04)
+    # Another row finishing in step 2 (its final decode, 0.3 s) delays chunks 3 on.
+    assert predicted_slack(row, 5, 0.2, 0.05, finishes=[2], finish_s=0.3) == pytest.approx(1.0 - 0.05 - 0.2 - 4 * 0.04 - 0.3)
+    # A fresh stream's clock starts at its first chunk: its fifth is 4 x 0.04 s late.
+    assert predicted_slack(new_stream(), 5, 0.2, 0.05) == pytest.approx(-4 * 0.04)
+    assert predicted_slack(new_stream(), 5, 0.1, 0.05) == pytest.approx(0.06)
+    # A unary row with a deadline: all its steps, then its own final decode.
+    assert predicted_slack(unary(2.0), 5, 0.2, 0.05, finish_s=0.3) == pytest.approx(2.0 - 0.05 - 1.0 - 0.3)
 
 
 def test_rows_far_ahead_may_wait_while_another_stream_is_behind():

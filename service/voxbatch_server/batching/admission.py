@@ -7,6 +7,7 @@ worker thread and only reads.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 
@@ -16,6 +17,7 @@ from .policy import BatchLimits, Pending
 from .scheduler import Candidate, RowView, StepCosts
 
 MIN_WINDOW_S = 0.010
+log = logging.getLogger(__name__)
 
 
 class Scheduling:
@@ -31,7 +33,8 @@ class Scheduling:
         self.decisions: Counter[str] = Counter()  # admission outcomes, for the metrics
 
     def step_costs(self, key: Hashable) -> StepCosts:
-        return StepCosts(lambda n: self.costs.step_s(key, n), lambda n: self.costs.prefill_s(key, n))
+        costs = self.costs
+        return StepCosts(lambda n: costs.step_s(key, n), lambda n: costs.prefill_s(key, n), lambda n: costs.finish_s(key, n))
 
     # -- views ------------------------------------------------------------------------------
 
@@ -79,18 +82,29 @@ class Scheduling:
         """Which of `feasible` (compatible, within memory, in order) join the running batch now."""
         if not self.streaming or not feasible:
             return list(feasible[:room])
+        if self.stepwise:  # (an engine that admits without reporting steps leaves nothing to measure)
+            room = min(room, self.costs.measured_rows(running[0].key) + 1 - len(running))
+            if room <= 0:
+                return []
         now = self.clock()
         top = min(p.priority for p in feasible)
         # Background work uses only spare capacity: none while interactive work is waiting.
         candidates = [
             Candidate(p, self.view(p, now), due=p.rank == 0) for p in feasible if p.priority == top
         ]
-        joined = scheduler.admit(
-            self.running_views(running, steps, now), candidates, room, self.step_costs(running[0].key)
-        )
+        views = self.running_views(running, steps, now)
+        costs = self.step_costs(running[0].key)
+        joined = scheduler.admit(views, candidates, room, costs)
         self.decisions["admitted"] += len(joined)
         if len(joined) < len(candidates) and len(joined) < room:
             self.decisions["held_back"] += 1
+            if log.isEnabledFor(logging.DEBUG):
+                slacks = sorted(round(v.slack_s, 3) for v in views if v.slack_s is not None)
+                log.debug(
+                    "held back %d of %d waiting rows at %d running (step %.3fs now, %.3fs with one more); slacks %s",
+                    len(candidates) - len(joined), len(candidates), len(running), costs.step_s(len(running)),
+                    costs.step_s(len(running) + 1), slacks[:8],
+                )
         return joined
 
     def accept(self) -> Callable[[list[Pending]], bool] | None:
@@ -100,6 +114,8 @@ class Scheduling:
         now = self.clock()
 
         def accept(batch: list[Pending]) -> bool:
+            if self.stepwise and len(batch) > self.costs.measured_rows(batch[0].key) + 1:
+                return False  # grow past what was measured one row at a time
             views = [self.view(p, now) for p in batch]
             ok = scheduler.lowest_headroom([], views, self.step_costs(batch[0].key)) >= 0
             if not ok:

@@ -42,6 +42,9 @@ class Curve:
     def count(self) -> int:
         return sum(len(s) for s in self._samples.values())
 
+    def trusted_rows(self) -> int:
+        return max((n for n, s in self._samples.items() if len(s) >= TRUSTED), default=0)
+
     def samples_at(self, rows: int) -> int:
         return len(self._samples.get(rows, ()))
 
@@ -74,15 +77,24 @@ class CostModel:
     """Step and prefill costs per batch key, and what a row yields (its length in steps, the
     audio one step gives a streaming row). Thread-safe: workers observe, the loop predicts."""
 
-    def __init__(self, prior_step_s: float = 0.25, prior_prefill_steps: float = 2.0, prior_row_steps: float = 50) -> None:
+    def __init__(
+        self, prior_step_s: float = 0.25, prior_prefill_steps: float = 2.0, prior_finish_steps: float = 4.0,
+        prior_row_steps: float = 50,
+    ) -> None:
         self.prior_step_s = prior_step_s  # per row: as if batching gained nothing
         self.prior_prefill_steps = prior_prefill_steps  # a joining row's prefill, in steps of its size
+        self.prior_finish_steps = prior_finish_steps  # finishing a row (its final decode), likewise
         self.prior_row_steps = prior_row_steps  # a row's length before any finished: long, so overlaps look long
         self._steps: dict[Hashable, Curve] = {}
         self._prefills: dict[Hashable, Curve] = {}
+        self._finishes: dict[Hashable, Curve] = {}
         self._row_steps: dict[Hashable, deque[float]] = {}
         self._audio_per_step: dict[Hashable, deque[float]] = {}
         self._lock = threading.Lock()
+
+    def observe_finish(self, key: Hashable, rows: int, seconds: float) -> None:
+        with self._lock:
+            self._finishes.setdefault(key, Curve()).observe(rows, seconds)
 
     def observe_row(self, key: Hashable, steps: int) -> None:
         """A row finished after `steps` steps."""
@@ -125,12 +137,25 @@ class CostModel:
         seconds = self._predict(self._prefills, key, rows)
         return self.prior_prefill_steps * self.step_s(key, rows) if seconds is None else seconds
 
+    def finish_s(self, key: Hashable, rows: int) -> float:
+        """Predicted seconds that finishing `rows` rows (in one step) adds to it."""
+        seconds = self._predict(self._finishes, key, rows)
+        return self.prior_finish_steps * self.step_s(key, rows) if seconds is None else seconds
+
     def _predict(self, curves: dict[Hashable, Curve], key: Hashable, rows: int) -> float | None:
         if rows <= 0:
             return 0.0
         with self._lock:
             curve = curves.get(key)
             return curve.predict(rows) if curve is not None else None
+
+    def measured_rows(self, key: Hashable) -> int:
+        """The largest row count whose step cost was measured often enough to trust (0: none).
+        Beyond it the cost is extrapolated, so the scheduler grows a batch one row past it at a
+        time: a wrong guess then costs one row's worth, not a batch's."""
+        with self._lock:
+            curve = self._steps.get(key)
+            return 0 if curve is None else curve.trusted_rows()
 
     def samples(self, key: Hashable) -> int:
         with self._lock:

@@ -24,8 +24,10 @@ class PlaybackClock:
     delivered_s: float = 0.0
     stalls: int = 0
     stalled_s: float = 0.0
+    last_at: float | None = None  # when the latest chunk arrived
 
     def deliver(self, now: float, duration_s: float) -> None:
+        self.last_at = now
         if self.start is None:
             self.start = now
         else:

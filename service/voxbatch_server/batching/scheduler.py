@@ -1,18 +1,19 @@
 """Streaming-aware admission: pure functions of row views, the cost model's predictions and time.
 
-Before rows join a running batch (or a new batch forms), the scheduler predicts each row's slack
-over the steps it will share with them, and admits only while every started stream keeps its
-slack above the margin (VoxServe's lesson: order and admit by slack against the playback clock,
-not by arrival alone). A row's slack after the joining rows' prefill and `h` steps of the grown
-batch is
+Before rows join a running batch (or a new batch forms), the scheduler predicts, chunk by
+chunk, how early each row's chunks will reach its listener over the steps it shares with the
+grown batch, and admits only while every started stream keeps that slack above the margin
+(VoxServe's lesson: admit by slack against the playback clock, not by arrival alone). Chunk j
+of a row arrives after the joining rows' prefill, j steps of the grown batch, and the final
+decoding of the other rows that finish before it; it is needed once the audio before it has
+played:
 
-    slack - prefill - step - (h - 1) * max(step - audio_per_step, 0)
+    slack_j = slack + (j - 1) * audio_per_step - prefill - j * step - finishing_before_j
 
-since each step delivers `audio_per_step` of audio and takes `step`. A stream that has sent
-nothing yet (fresh) starts its clock at its first chunk, so it only has to stay ahead from there
-(slack `audio_per_step`, never below 0). A unary row with a client deadline is a row that gains
-no audio and must finish before its deadline. Rows without time pressure do not constrain.
-`h` is the overlap: a row shares the grown batch until it or the last of the others finishes.
+A stream that has sent nothing yet (fresh) starts its clock at its first chunk, so only its
+later chunks must be on time (slack 0 suffices: it has no margin to keep yet). A unary row with
+a client deadline gains no audio and must finish before its deadline. Rows without time pressure
+do not constrain. A row is followed until it, or the last of the others, finishes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ T = TypeVar("T")
 
 # Rows with this many margins of slack may wait a step while others catch up (the seam of point 3).
 FAR_AHEAD_MARGINS = 4.0
+LENGTH_SPREAD = 1.25  # how much longer than typical a row is assumed to possibly run
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class StepCosts:
 
     step_s: Callable[[int], float]  # one step of n rows
     prefill_s: Callable[[int], float]  # what the prefill of n joining rows adds
+    finish_s: Callable[[int], float] = lambda n: 0.0  # what finishing n rows adds to their last step
 
 
 @dataclass(frozen=True)
@@ -59,23 +62,38 @@ class Candidate(Generic[T]):
 
 
 def overlaps(rows: Sequence[RowView]) -> list[float]:
-    """Steps each row shares with the others: until it, or the last of the others, finishes."""
+    """Steps each row is followed for: until it, or the last of the others, finishes. Lengths are
+    typical lengths, and a row may run longer than typical (then rows that end together with it
+    by the estimate end before it, and their final decoding delays it): LENGTH_SPREAD covers that."""
+    spread = [max(r.remaining_steps * LENGTH_SPREAD, 1.0) for r in rows]
     if len(rows) == 1:
-        return [max(rows[0].remaining_steps, 1.0)]
-    longest = sorted((r.remaining_steps for r in rows), reverse=True)
-    out = []
-    for r in rows:
-        other = longest[1] if r.remaining_steps == longest[0] else longest[0]
-        out.append(max(min(r.remaining_steps, other), 1.0))
-    return out
+        return spread
+    longest = sorted(spread, reverse=True)
+    return [min(own, longest[1] if own == longest[0] else longest[0]) for own in spread]
 
 
-def predicted_slack(row: RowView, steps: float, step_s: float, prefill_s: float) -> float:
-    """The row's lowest slack over the next `steps` steps of `step_s`, after `prefill_s`."""
-    decline = max(steps - 1, 0.0) * max(step_s - row.audio_per_step, 0.0)
-    if row.fresh:
-        return row.audio_per_step - decline
-    return (row.slack_s if row.slack_s is not None else math.inf) - prefill_s - step_s - decline
+def predicted_slack(
+    row: RowView, steps: float, step_s: float, prefill_s: float, finishes: Sequence[float] = (), finish_s: float = 0.0
+) -> float:
+    """The row's lowest slack over its next `steps` chunks (see the module's formula); `finishes`
+    are the steps in which other rows finish, each adding `finish_s` to the chunks after it."""
+    if not row.pressed:
+        return math.inf
+    a = row.audio_per_step
+    worst, delay = math.inf, 0.0
+    finishing = sorted(f for f in finishes if f < steps)
+    for j in range(1, max(int(math.ceil(steps)), 1) + 1):
+        while finishing and finishing[0] < j:
+            finishing.pop(0)
+            delay += finish_s
+        if row.fresh:
+            if j > 1:
+                worst = min(worst, (j - 1) * (a - step_s) - delay)
+        else:
+            worst = min(worst, row.slack_s + (j - 1) * a - prefill_s - j * step_s - delay)
+    if not row.fresh and a == 0:  # a unary row is done once its own result is decoded
+        worst -= finish_s
+    return worst
 
 
 def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], costs: StepCosts, relaxed: bool = False) -> float:
@@ -86,12 +104,14 @@ def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], cost
         return math.inf
     step = costs.step_s(len(rows))
     prefill = costs.prefill_s(len(joining))
+    finish = costs.finish_s(1)
     worst = math.inf
-    for row, steps in zip(rows, overlaps(rows)):
+    for i, (row, steps) in enumerate(zip(rows, overlaps(rows))):
         if not row.pressed:
             continue
         need = 0.0 if relaxed else row.required_s
-        worst = min(worst, predicted_slack(row, steps, step, prefill) - need)
+        others = [r.remaining_steps for k, r in enumerate(rows) if k != i]
+        worst = min(worst, predicted_slack(row, steps, step, prefill, others, finish) - need)
     return worst
 
 

@@ -62,14 +62,18 @@ class BatchSession:
         """A cheap, lock-free hint that `admit` may find something."""
         return bool(self._batcher._queue)
 
-    def step(self, rows: int, seconds: float, joined: int = 0, joined_s: float = 0.0) -> None:
+    def step(self, rows: int, seconds: float, joined: int = 0, joined_s: float = 0.0, left: int = 0, left_s: float = 0.0) -> None:
         """One generation step ran `rows` rows in `seconds`; before it, the prefill of `joined`
-        rows that joined took `joined_s` (the stall they cost the rows already running)."""
+        rows that joined took `joined_s`, and finishing the `left` rows that ended in it (final
+        decoding, say) took `left_s`: both stall the rows still streaming, apart from the step."""
         key = self.items[0].key
+        costs = self._batcher.costs
         self._batcher.scheduling.stepwise = True
-        self._batcher.costs.observe_step(key, rows, seconds)
+        costs.observe_step(key, rows, seconds)
         if joined:
-            self._batcher.costs.observe_prefill(key, joined, joined_s)
+            costs.observe_prefill(key, joined, joined_s)
+        if left:
+            costs.observe_finish(key, left, left_s)
         self.steps += 1
 
     def emit(self, index: int, partial: Any, duration_s: float | None = None) -> None:

@@ -182,7 +182,7 @@ def generate(
     admit: Callable[[int], Sequence[RowRequest]] | None = None,
     on_done: Callable[[int, RowResult, int], None] | None = None,
     max_rows: int | None = None,
-    on_step: Callable[[int, float, int, float], None] | None = None,
+    on_step: Callable[[int, float, int, float, int, float], None] | None = None,
 ) -> list[RowResult | None]:
     """Generate every row and return one result per row, in order.
 
@@ -191,8 +191,9 @@ def generate(
     return up to n more requests (continuous batching): they are prefilled, join the running
     batch, and get the next indices; the batch never exceeds `max_rows`. Rows are decoded as
     they finish and handed to `on_done(i, result, peak_rows)` at once, so a short row does
-    not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s)` reports
-    each step's rows and time, and the prefill time of the rows that joined before it.
+    not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s, left, left_s)`
+    reports each step's rows and time, the prefill time of the rows that joined before it, and
+    the decoding time of the rows that finished in it (both apart from the step's own time).
     """
     param = next(net.base_lm.parameters())
     device, dtype = param.device, param.dtype
@@ -218,14 +219,14 @@ def generate(
     state = _prefill(net, new_rows(requests))
     max_rows = max_rows or len(requests)
     while state.rows:
-        joined, joined_s = 0, 0.0
+        step_began = time.perf_counter()  # the step's time includes the admission round trip
+        joined, joined_s, left, left_s = 0, 0.0, 0, 0.0
         if admit is not None and len(state.rows) < max_rows:
             joining = admit(max_rows - len(state.rows))
             if joining:
                 began = time.perf_counter()
                 state.join(_prefill(net, new_rows(joining)))
                 joined, joined_s = len(joining), time.perf_counter() - began
-        step_began = time.perf_counter()
         active = state.rows
         mu = net.dit_condition(state.lm_hidden, state.res_hidden)
         noise = torch.cat(
@@ -255,7 +256,9 @@ def generate(
                 on_piece(row.index, samples.cpu())
         state.condition = new
         if any(r.done for r in active):
+            began = time.perf_counter()
             finish([r for r in active if r.done])
+            left, left_s = sum(r.done for r in active), time.perf_counter() - began
         keep = [i for i, r in enumerate(active) if not r.done and not (cancelled is not None and cancelled(r.index))]
         if len(keep) < len(active):
             state.keep(keep)
@@ -265,6 +268,6 @@ def generate(
             state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
             state.res_hidden = net.residual_lm.step(net.residual_input(state.lm_hidden, current), positions, state.res_cache)
         if on_step is not None:
-            on_step(len(active), time.perf_counter() - step_began, joined, joined_s)
+            on_step(len(active), time.perf_counter() - step_began - joined_s - left_s, joined, joined_s, left, left_s)
 
     return results
