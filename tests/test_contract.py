@@ -32,4 +32,4 @@ def test_every_rpc_has_an_http_annotation():
     service = tts_pb2.DESCRIPTOR.services_by_name["TtsService"]
     for method in service.methods:
         rule = method.GetOptions().Extensions[annotations_pb2.http]
-        assert rule.WhichOneof("pattern") in ("get", "post"), method.name
+        assert rule.WhichOneof("pattern") in ("get", "post", "delete"), method.name

@@ -27,7 +27,9 @@ def cache_key(engine: str, model: str, task: SpeechTask, defaults: Mapping[str, 
     for part in (engine, model, task.voice, task.text, repr(sorted((k, float(v)) for k, v in params.items()))):
         h.update(part.encode())
         h.update(b"\0")
-    if task.reference is not None:
+    if task.voice_prompt is not None:  # a saved voice's prompt (or the reference's): a re-saved name differs
+        h.update(task.voice_prompt.digest.encode())
+    elif task.reference is not None:
         h.update(task.reference.digest.encode())
     if task.instructions:
         h.update(b"\0instructions\0" + task.instructions.encode())

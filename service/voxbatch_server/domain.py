@@ -75,6 +75,7 @@ class SynthesisRequest:
     instructions: str = ""
     # A continuation prompt (clip + transcript) on top of an isolated `reference` (VoxCPM2).
     prompt: ReferenceClip | None = None
+    normalize: bool | None = None  # None: the engine's default (EngineInfo.normalize_default)
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,6 +97,17 @@ class ReferenceAudio:
 
 
 @dataclass(frozen=True, eq=False)
+class VoicePrompt:
+    """A voice-cloning prompt as its engine encoded it: opaque bytes only that engine (and model)
+    reads, with what the clip says. Saved voices store it, so requests by name skip the encoding."""
+
+    engine: str  # "name/model" of the engine that encoded it
+    transcript: str
+    data: bytes
+    digest: str  # content hash of data and transcript, for caches and cache keys
+
+
+@dataclass(frozen=True, eq=False)
 class SpeechTask:
     """What an engine is asked to speak: one sentence with everything that shapes its audio."""
 
@@ -107,6 +119,8 @@ class SpeechTask:
     instructions: str = ""
     # Set only with an isolated reference: the clip (with transcript) the speech continues from.
     prompt: ReferenceAudio | None = None
+    # The encoded reference, ready for the engine: a saved voice's, or the request's reference's.
+    voice_prompt: VoicePrompt | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,6 +138,19 @@ class Voice:
     language_code: str
     description: str
     sample_rate_hz: int
+    languages: tuple[str, ...] = ()  # BCP-47 codes the voice speaks; empty: language_code's language
+    kind: str = "built_in"  # or "saved"
+    created: float = 0.0  # Unix seconds, saved voices
+    transcript: str = ""
+    instructions: str = ""
+    reference_seconds: float = 0.0
+
+    @property
+    def spoken_languages(self) -> tuple[str, ...]:
+        if self.languages:
+            return self.languages
+        primary = self.language_code.split("-")[0].lower()
+        return (primary,) if primary.isalpha() and 2 <= len(primary) <= 3 else ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +176,7 @@ class EngineInfo:
     supports_instructions: bool = False
     # Clones from a clip alone (no transcript), and takes a continuation prompt besides.
     supports_isolated_reference: bool = False
+    normalize_default: bool = False  # spell out numbers, dates, units... unless a request says otherwise
 
 
 @dataclass

@@ -31,6 +31,26 @@ class EngineFailure(VoxbatchError):
     """The engine failed on this request (and only this request: neighbours were retried alone)."""
 
 
+class AlreadyExists(VoxbatchError):
+    """Something with this name exists already (a saved voice)."""
+
+
+class NotFound(VoxbatchError):
+    """The named thing (a saved voice) does not exist."""
+
+
+class Unsupported(VoxbatchError):
+    """The server cannot do this in its present set-up (an engine that cannot clone voices)."""
+
+
+class StoreFull(VoxbatchError):
+    """A store's limit (how many, how large) would be exceeded."""
+
+
+class StoreUnavailable(VoxbatchError):
+    """A store the request needs (the shared voice store) is out of reach; retrying can succeed."""
+
+
 class EngineOutOfMemory(Exception):
     """Raised by an engine when a batch does not fit in device memory.
 

@@ -25,6 +25,7 @@ from .logs import configure_logging
 from .metrics import Metrics
 from .settings import Settings, SettingsError, is_loopback
 from .synthesis import Synthesizer
+from .voices import VoiceLibrary, make_voice_store
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class RunningServer:
     cache: Cache | None = None
     keys: KeyStore | None = None  # None: the server runs without keys
     quotas: object | None = None  # auth.quotas.LocalQuotas or RedisQuotas, with keys
+    voices: VoiceLibrary | None = None
 
     async def stop(self, grace: float | None = None) -> None:
         """Drain: refuse new calls, let in-flight ones finish within `grace`, then stop."""
@@ -65,6 +67,8 @@ class RunningServer:
             await self.cache.close()
         if self.quotas is not None:
             await self.quotas.close()
+        if self.voices is not None:
+            await self.voices.store.close()
         self.engine.close()
         log.info("stopped")
 
@@ -136,7 +140,8 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     limits = batch_limits(settings, engine)
     batcher = Batcher(engine, limits, max_queue_size=settings.max_queue_size)
     cache = make_cache(settings)
-    synthesizer = Synthesizer(engine, batcher, settings, cache)
+    voices = VoiceLibrary(engine, make_voice_store(settings), settings)
+    synthesizer = Synthesizer(engine, batcher, settings, cache, voices)
     metrics = Metrics(batcher, cache, engine.info, __version__)
     batcher.on_batch = metrics.batch_ran
     synthesizer.on_request = metrics.request_finished
@@ -175,17 +180,17 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     info = engine.info
     log.info(
         "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, "
-        "budget %d MiB, queue %d (%s per caller); scheduler %s, margin %d ms, window %s; cache %s; %s, %s",
+        "budget %d MiB, queue %d (%s per caller); scheduler %s, margin %d ms, window %s; cache %s; saved voices in %s; %s, %s",
         __version__, settings.host, port, info.name, info.model, info.native_sample_rate,
         settings.batch_window_ms, limits.max_batch_size, limits.memory_budget_bytes >> 20, settings.max_queue_size,
         settings.max_queued_per_caller or "no cap", settings.scheduler, settings.stream_margin_ms, settings.batch_window_mode,
-        cache.backend if cache is not None else "off",
+        cache.backend if cache is not None else "off", voices.store.backend,
         f"{len(keys.keys)} api keys, quotas {quotas.backend}" if keys is not None else "no api keys",
         ("mutual TLS" if settings.tls_client_ca else "TLS") if credentials else "plaintext",
     )
     return RunningServer(
         server, port, engine, batcher, synthesizer, health_servicer, settings, metrics, metrics_port, cache,
-        keys, quotas,
+        keys, quotas, voices,
     )
 
 

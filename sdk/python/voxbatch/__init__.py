@@ -5,9 +5,12 @@ from .audio import Audio, Chunk, Timings, join_chunks
 from .client import Client
 from .errors import (
     AuthenticationError,
+    AlreadyExistsError,
     CancelledError,
     DeadlineExceededError,
+    FailedPreconditionError,
     InvalidRequestError,
+    NotFoundError,
     OverloadedError,
     PermissionDeniedError,
     ServerError,
@@ -17,6 +20,7 @@ from .errors import (
 from .options import Encoding, Priority, Reference
 
 __all__ = [
+    "AlreadyExistsError",
     "AsyncClient",
     "Audio",
     "AuthenticationError",
@@ -25,7 +29,9 @@ __all__ = [
     "Client",
     "DeadlineExceededError",
     "Encoding",
+    "FailedPreconditionError",
     "InvalidRequestError",
+    "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
     "Priority",

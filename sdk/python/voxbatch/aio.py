@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import grpc
@@ -16,7 +16,7 @@ from .audio import Audio, Chunk
 from .client import CHANNEL_OPTIONS, DEFAULT_TARGET
 from .connection import aio_channel, connection
 from .errors import from_rpc_error
-from .options import build_request
+from .options import Reference, build_request, create_voice_request
 
 
 class AsyncClient:
@@ -71,6 +71,28 @@ class AsyncClient:
     async def voices(self) -> pb.ListVoicesResponse:
         try:
             return await self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def create_voice(
+        self, name: str, reference: Reference, *, description: str = "", languages: Sequence[str] = (), instructions: str = ""
+    ) -> pb.Voice:
+        """Save a cloned voice under `name`; afterwards `synthesize(..., voice=name)` uses it."""
+        request = create_voice_request(name, reference, description=description, languages=languages, instructions=instructions)
+        try:
+            return (await self._stub.CreateVoice(request, timeout=self.timeout)).voice
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def get_voice(self, name: str, *, include_audio: bool = False) -> pb.GetVoiceResponse:
+        try:
+            return await self._stub.GetVoice(pb.GetVoiceRequest(name=name, include_audio=include_audio), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def delete_voice(self, name: str) -> None:
+        try:
+            await self._stub.DeleteVoice(pb.DeleteVoiceRequest(name=name), timeout=self.timeout)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 

@@ -20,10 +20,15 @@ class Timings:
     compute_seconds: float
     total_seconds: float
     cache_hit: bool
+    prompt_encoded: bool = False  # the server encoded reference audio for this request
+    prompt_encode_seconds: float = 0.0
 
     @classmethod
     def from_pb(cls, t: pb.SynthesisTimings) -> Timings:
-        return cls(t.queue_wait_seconds, t.batch_size, t.compute_seconds, t.total_seconds, t.cache_hit)
+        return cls(
+            t.queue_wait_seconds, t.batch_size, t.compute_seconds, t.total_seconds, t.cache_hit,
+            t.prompt_encoded, t.prompt_encode_seconds,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from voxbatch.tts.v1 import tts_pb2 as pb
+
 from .client import DEFAULT_TARGET, Client
 from .errors import VoxbatchError
 from .options import Encoding, Priority
@@ -57,6 +59,7 @@ def _say(args: argparse.Namespace) -> int:
         cfg_value=args.cfg_value,
         inference_steps=args.inference_steps,
         priority=Priority.BACKGROUND if args.background else Priority.INTERACTIVE,
+        normalize=args.normalize,
     )
     if args.reference:
         from .options import Reference
@@ -92,11 +95,35 @@ def _say(args: argparse.Namespace) -> int:
 
 
 def _voices(args: argparse.Namespace) -> int:
+    """`voxbatch voices` and `voxbatch voices ls`: one line per voice."""
     with _client(args) as client:
         response = client.voices()
     for voice in response.voices:
         default = " (default)" if voice.name == response.default_voice else ""
-        print(f"{voice.name}\t{voice.language_code}\t{voice.sample_rate_hz} Hz\t{voice.description}{default}")
+        saved = " [saved]" if voice.kind == pb.VOICE_KIND_SAVED else ""
+        languages = ",".join(voice.languages) or voice.language_code
+        print(f"{voice.name}\t{languages}\t{voice.sample_rate_hz} Hz\t{voice.description}{default}{saved}")
+    return 0
+
+
+def _voices_add(args: argparse.Namespace) -> int:
+    from .options import Reference
+
+    reference = Reference(Path(args.audio).read_bytes(), args.text or "")
+    with _client(args) as client:
+        voice = client.create_voice(
+            args.name, reference, description=args.description, languages=args.language or (), instructions=args.instructions
+        )
+    print(f"saved voice {voice.name} ({', '.join(voice.languages)}, {voice.reference_seconds:.1f} s clip); "
+          f"use it with: voxbatch say --voice {voice.name} ...", file=sys.stderr)
+    return 0
+
+
+def _voices_rm(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        for name in args.names:
+            client.delete_voice(name)
+            print(f"deleted voice {name}", file=sys.stderr)
     return 0
 
 
@@ -207,8 +234,32 @@ def build_parser() -> argparse.ArgumentParser:
     say.add_argument("--prompt-text", help="what the --prompt recording says")
     say.add_argument("--background", action="store_true", help="run at background priority")
     say.add_argument("--stream", action="store_true", help="stream sentence by sentence")
+    say.add_argument(
+        "--normalize", action=argparse.BooleanOptionalAction, default=None,
+        help="spell out numbers, dates, units... first (default: the engine's choice)",
+    )
 
-    client_command("voices", "list the server's voices", _voices)
+    voices = client_command("voices", "list the server's voices (built-in and saved); add or remove saved ones", _voices)
+    voice_commands = voices.add_subparsers(dest="voices_command")
+
+    def voice_command(name: str, help_text: str, func) -> argparse.ArgumentParser:
+        sub = voice_commands.add_parser(name, help=help_text)
+        # Also accepted after the sub-command; SUPPRESS keeps the value given before it otherwise.
+        sub.add_argument("--server", default=argparse.SUPPRESS, help="server address")
+        sub.add_argument("--timeout", type=float, default=argparse.SUPPRESS, help="seconds before giving up")
+        sub.set_defaults(func=func)
+        return sub
+
+    voice_command("ls", "list the voices (the same as `voxbatch voices`)", _voices)
+    add = voice_command("add", "save a cloned voice from a recording, for use by name", _voices_add)
+    add.add_argument("name", help="the voice's name: lower-case letters, digits, - _ . (such as narrator-anna)")
+    add.add_argument("--audio", required=True, help="the recording to clone (WAV, FLAC, Ogg or MP3)")
+    add.add_argument("--text", help="what the recording says, word for word")
+    add.add_argument("--description", default="", help="a short description for people")
+    add.add_argument("--language", action="append", help="a language the voice speaks (en, zh; repeat for more; default: all the engine speaks)")
+    add.add_argument("--instructions", default="", help="default instructions, for engines that take them")
+    rm = voice_command("rm", "delete saved voices", _voices_rm)
+    rm.add_argument("names", nargs="+", help="names of saved voices")
     client_command("info", "show the server's engine, batching settings and queue", _info)
     return parser
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import grpc
@@ -15,7 +15,7 @@ from voxbatch.tts.v1 import tts_pb2_grpc
 from .audio import Audio, Chunk
 from .connection import connection, sync_channel
 from .errors import from_rpc_error
-from .options import build_request
+from .options import Reference, build_request, create_voice_request
 
 DEFAULT_TARGET = "localhost:50051"
 CHANNEL_OPTIONS = [
@@ -89,6 +89,28 @@ class Client:
     def voices(self) -> pb.ListVoicesResponse:
         try:
             return self._stub.ListVoices(pb.ListVoicesRequest(), timeout=self.timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def create_voice(
+        self, name: str, reference: Reference, *, description: str = "", languages: Sequence[str] = (), instructions: str = ""
+    ) -> pb.Voice:
+        """Save a cloned voice under `name`; afterwards `synthesize(..., voice=name)` uses it."""
+        request = create_voice_request(name, reference, description=description, languages=languages, instructions=instructions)
+        try:
+            return self._stub.CreateVoice(request, timeout=self.timeout).voice
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def get_voice(self, name: str, *, include_audio: bool = False) -> pb.GetVoiceResponse:
+        try:
+            return self._stub.GetVoice(pb.GetVoiceRequest(name=name, include_audio=include_audio), timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise from_rpc_error(error) from None
+
+    def delete_voice(self, name: str) -> None:
+        try:
+            self._stub.DeleteVoice(pb.DeleteVoiceRequest(name=name), timeout=self.timeout)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 

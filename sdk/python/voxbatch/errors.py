@@ -45,6 +45,18 @@ class CancelledError(VoxbatchError):
     """CANCELLED: the call was cancelled."""
 
 
+class AlreadyExistsError(VoxbatchError):
+    """ALREADY_EXISTS: the name is taken (a saved voice)."""
+
+
+class NotFoundError(VoxbatchError):
+    """NOT_FOUND: no such saved voice."""
+
+
+class FailedPreconditionError(VoxbatchError):
+    """FAILED_PRECONDITION: the server cannot do this as it is set up (an engine that cannot clone)."""
+
+
 class ServerError(VoxbatchError):
     """INTERNAL or another server-side failure."""
 
@@ -57,6 +69,9 @@ _BY_CODE = {
     grpc.StatusCode.CANCELLED: CancelledError,
     grpc.StatusCode.UNAUTHENTICATED: AuthenticationError,
     grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from voxbatch.tts.v1 import tts_pb2 as pb
@@ -64,6 +65,7 @@ def build_request(
     request_id: str = "",
     instructions: str = "",
     prompt: Reference | None = None,
+    normalize: bool | None = None,
 ):
     params = pb.SynthesisParameters()
     for name, value in (
@@ -91,4 +93,18 @@ def build_request(
     if prompt is not None:
         msg.prompt.audio = prompt.audio
         msg.prompt.transcript = prompt.transcript
+    if normalize is not None:
+        msg.normalize = normalize
     return msg
+
+
+def create_voice_request(
+    name: str, reference: Reference, *, description: str = "", languages: Sequence[str] = (), instructions: str = ""
+) -> pb.CreateVoiceRequest:
+    return pb.CreateVoiceRequest(
+        name=name,
+        description=description,
+        reference=pb.ReferenceAudio(audio=reference.audio, transcript=reference.transcript),
+        languages=list(languages),
+        instructions=instructions,
+    )

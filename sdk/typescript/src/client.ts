@@ -3,7 +3,13 @@
 
 import { type Client as RpcClient, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import {
+  CreateVoiceRequestSchema,
+  DeleteVoiceRequestSchema,
   type GetServerInfoResponse,
+  GetVoiceRequestSchema,
+  type GetVoiceResponse,
+  ReferenceAudioSchema,
+  type Voice,
   GetServerInfoRequestSchema,
   type ListVoicesResponse,
   ListVoicesRequestSchema,
@@ -14,7 +20,7 @@ import {
 import { create } from "@bufbuild/protobuf";
 import { audioFrom, type Chunk, chunkFrom, type SynthesizedAudio } from "./audio.js";
 import { fromRpcError } from "./errors.js";
-import { buildRequest, type CallOptions, type SynthesisOptions } from "./options.js";
+import { buildRequest, type CallOptions, type Reference, type SynthesisOptions, type VoiceOptions } from "./options.js";
 
 /** The default deadline of every call, as in the Python SDK (300 s). */
 export const DEFAULT_TIMEOUT_MS = 300_000;
@@ -120,6 +126,43 @@ export class Client {
   async voices(options: CallOptions = {}): Promise<ListVoicesResponse> {
     try {
       return await this.rpc.listVoices(create(ListVoicesRequestSchema), this.callOptions(options));
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  /** Saves a cloned voice under `name`; afterwards `synthesize(text, { voice: name })` uses it. */
+  async createVoice(name: string, reference: Reference, options: VoiceOptions = {}): Promise<Voice> {
+    const request = create(CreateVoiceRequestSchema, {
+      name,
+      reference: create(ReferenceAudioSchema, reference),
+      description: options.description ?? "",
+      languages: options.languages ?? [],
+      instructions: options.instructions ?? "",
+    });
+    try {
+      const response = await this.rpc.createVoice(request, this.callOptions(options));
+      if (response.voice === undefined) throw new Error("CreateVoice answered no voice");
+      return response.voice;
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  /** One voice; with `includeAudio`, a saved voice's reference clip too. */
+  async getVoice(name: string, options: CallOptions & { includeAudio?: boolean } = {}): Promise<GetVoiceResponse> {
+    const request = create(GetVoiceRequestSchema, { name, includeAudio: options.includeAudio ?? false });
+    try {
+      return await this.rpc.getVoice(request, this.callOptions(options));
+    } catch (error) {
+      throw fromRpcError(error);
+    }
+  }
+
+  /** Deletes a saved voice; work already queued with it still finishes. */
+  async deleteVoice(name: string, options: CallOptions = {}): Promise<void> {
+    try {
+      await this.rpc.deleteVoice(create(DeleteVoiceRequestSchema, { name }), this.callOptions(options));
     } catch (error) {
       throw fromRpcError(error);
     }

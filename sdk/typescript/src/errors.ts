@@ -69,6 +69,15 @@ export class PermissionDeniedError extends VoxbatchError {}
 /** CANCELLED: the call was cancelled (its AbortSignal was aborted). */
 export class CancelledError extends VoxbatchError {}
 
+/** ALREADY_EXISTS: the name is taken (a saved voice). */
+export class AlreadyExistsError extends VoxbatchError {}
+
+/** NOT_FOUND: no such saved voice. */
+export class NotFoundError extends VoxbatchError {}
+
+/** FAILED_PRECONDITION: the server cannot do this as it is set up (an engine that cannot clone). */
+export class FailedPreconditionError extends VoxbatchError {}
+
 /** INTERNAL or another server-side failure. */
 export class ServerError extends VoxbatchError {}
 
@@ -80,6 +89,9 @@ const BY_CODE = new Map<Code, new (code: Code, details: string, options?: { caus
   [Code.Canceled, CancelledError],
   [Code.Unauthenticated, AuthenticationError],
   [Code.PermissionDenied, PermissionDeniedError],
+  [Code.AlreadyExists, AlreadyExistsError],
+  [Code.NotFound, NotFoundError],
+  [Code.FailedPrecondition, FailedPreconditionError],
 ]);
 
 /** The typed error for whatever a call threw. */

@@ -5,11 +5,14 @@ export { type Audio, type Chunk, joinChunks, type SynthesizedAudio, type Timings
 export { Client, type ClientOptions, DEFAULT_TIMEOUT_MS, interceptorsFor } from "./client.js";
 export {
   AuthenticationError,
+  AlreadyExistsError,
   CancelledError,
   Code,
   DeadlineExceededError,
+  FailedPreconditionError,
   fromRpcError,
   InvalidRequestError,
+  NotFoundError,
   OverloadedError,
   PermissionDeniedError,
   ServerError,
@@ -29,6 +32,7 @@ export {
   type PriorityName,
   type Reference,
   type SynthesisOptions,
+  type VoiceOptions,
 } from "./options.js";
 /** The generated messages, enums and the TtsService descriptor (src/gen/, never edited by hand). */
 export * as pb from "./gen/voxbatch/tts/v1/tts_pb.js";

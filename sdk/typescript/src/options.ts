@@ -100,6 +100,17 @@ export interface SynthesisOptions extends CallOptions {
   instructions?: string;
   /** A recording with its transcript to continue from, next to a `reference` without one (VoxCPM2). */
   prompt?: Reference;
+  /** Spell out numbers, dates, units... first; unset is the engine's default. */
+  normalize?: boolean;
+}
+
+/** What `createVoice` accepts besides the name and the recording. */
+export interface VoiceOptions extends CallOptions {
+  description?: string;
+  /** BCP-47 codes (en, zh); unset means every language the engine speaks. */
+  languages?: string[];
+  /** Default instructions, for engines that take them. */
+  instructions?: string;
 }
 
 /** The request message of `Synthesize` (or, with `StreamSynthesizeRequestSchema`, of `StreamSynthesize`). */
@@ -131,6 +142,7 @@ export function buildRequest(
     instructions: options.instructions ?? "",
     ...(options.reference === undefined ? {} : { reference: clip(options.reference) }),
     ...(options.prompt === undefined ? {} : { prompt: clip(options.prompt) }),
+    ...(options.normalize === undefined ? {} : { normalize: options.normalize }),
   };
   return schema === SynthesizeRequestSchema ? create(SynthesizeRequestSchema, init) : create(StreamSynthesizeRequestSchema, init);
 }

@@ -16,8 +16,10 @@ import {
   type Client,
   Code,
   DeadlineExceededError,
+  FailedPreconditionError,
   Encoding,
   InvalidRequestError,
+  NotFoundError,
   joinChunks,
   pb,
 } from "../src/node.js";
@@ -250,6 +252,20 @@ describe("other calls", () => {
     assert.equal(info.engine, "piper");
     assert.equal(info.batching?.maxBatchSize, 1);
     assert.ok(info.encodings.includes(Encoding.OGG_OPUS));
+  });
+
+  test("saved voices: Piper cannot save any, unknown names are NOT_FOUND", async () => {
+    const voices = await tts.voices();
+    assert.deepEqual(voices.voices[0]?.languages, ["en"]);
+    await assert.rejects(tts.createVoice("anna", { audio: new Uint8Array(16), transcript: "words" }), (error: unknown) => {
+      assert.ok(error instanceof FailedPreconditionError);
+      assert.match(error.details, /cannot clone/);
+      return true;
+    });
+    await assert.rejects(tts.getVoice("nobody"), NotFoundError);
+    await assert.rejects(tts.deleteVoice("nobody"), NotFoundError);
+    const joe = await tts.getVoice("joe");
+    assert.equal(joe.voice?.name, "joe");
   });
 });
 

@@ -6,8 +6,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Sequence
 from typing import Any
 
+import numpy as np
+
 from ..batching import BatchSession
-from ..domain import EngineAudio, EngineInfo, SpeechTask
+from ..domain import EngineAudio, EngineInfo, ReferenceAudio, SpeechTask, VoicePrompt
+from ..errors import Unsupported
 
 
 class Engine(ABC):
@@ -44,6 +47,23 @@ class Engine(ABC):
         """Whether the task's audio is fully determined by the task (no unseeded sampling).
         Only such results are cached: a cached copy of a random draw would repeat it."""
         return False
+
+    def encode_voice(self, reference: ReferenceAudio) -> VoicePrompt:
+        """Encode a decoded reference clip into this engine's prompt, once: the pipeline calls it
+        per request that sends reference audio, and once when a voice is saved (the store keeps
+        the bytes). `prepare` then finds it in `task.voice_prompt`.
+
+        This default keeps the decoded clip itself, for engines that clone without a separate
+        encoding step; engines with a prompt encoder override it."""
+        if not self.info.supports_cloning:
+            raise Unsupported(f"the {self.info.name} engine cannot clone voices")
+        data = np.ascontiguousarray(reference.samples, dtype="<f4").tobytes()
+        return VoicePrompt(self.prompt_owner, reference.transcript, data, reference.digest)
+
+    @property
+    def prompt_owner(self) -> str:
+        """Who can read this engine's encoded prompts: the engine and its model."""
+        return f"{self.info.name}/{self.info.model}"
 
     def device_free_memory(self) -> int | None:
         """Free bytes on the engine's accelerator, or None on a CPU (the budget is then configured)."""

@@ -67,7 +67,7 @@ class PiperEngine(Engine):
             name="piper",
             model=Path(model_path).stem,
             native_sample_rate=rate,
-            voices=(Voice(VOICE_NAME, "en-US", "Joe: US English, male, Piper medium quality", rate),),
+            voices=(Voice(VOICE_NAME, "en-US", "Joe: US English, male, Piper medium quality", rate, ("en",)),),
             default_voice=VOICE_NAME,
             parameters=(
                 ParameterSpec("speaking_rate", 0.25, 4.0, 1.0, "Speaking rate; 1.0 is the voice's natural pace."),

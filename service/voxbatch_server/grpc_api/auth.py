@@ -36,6 +36,9 @@ CAPABILITY_OF = {
     TTS + "CreateSpeech": "synthesize",
     TTS + "ListVoices": None,
     TTS + "GetServerInfo": None,
+    TTS + "GetVoice": None,
+    TTS + "CreateVoice": "manage-voices",
+    TTS + "DeleteVoice": "manage-voices",
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": None,
     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo": None,
 }

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from google.api import httpbody_pb2
 from voxbatch.tts.v1 import tts_pb2 as pb
 
 from ..audio.encoding import MIME_TYPES
-from ..domain import AudioEncoding, EngineParams, Priority, ReferenceClip, SynthesisRequest
+from ..domain import AudioEncoding, EngineParams, Priority, ReferenceClip, SynthesisRequest, Voice
 from ..errors import InvalidInput
 
 _ENCODINGS = {
@@ -54,6 +54,7 @@ def synthesis_request(msg: pb.SynthesizeRequest | pb.StreamSynthesizeRequest) ->
         request_id=msg.request_id.strip()[:128],
         instructions=msg.instructions,
         prompt=_clip(msg, "prompt"),
+        normalize=msg.normalize if msg.HasField("normalize") else None,
     )
 
 
@@ -77,6 +78,8 @@ def timings_pb(t) -> pb.SynthesisTimings:
         compute_seconds=t.compute_s,
         total_seconds=t.total_s,
         cache_hit=t.cache_hit,
+        prompt_encoded=t.prompt_encoded,
+        prompt_encode_seconds=t.prompt_encode_s,
     )
 
 
@@ -111,18 +114,41 @@ def stream_response(piece) -> pb.StreamSynthesizeResponse:
     )
 
 
-def voices_response(info) -> pb.ListVoicesResponse:
-    return pb.ListVoicesResponse(
-        voices=[
-            pb.Voice(name=v.name, language_code=v.language_code, description=v.description, sample_rate_hz=v.sample_rate_hz)
-            for v in info.voices
-        ],
-        default_voice=info.default_voice,
+_VOICE_KINDS = {"built_in": pb.VOICE_KIND_BUILT_IN, "saved": pb.VOICE_KIND_SAVED}
+
+
+def voice_pb(v: Voice) -> pb.Voice:
+    return pb.Voice(
+        name=v.name,
+        language_code=v.language_code,
+        description=v.description,
+        sample_rate_hz=v.sample_rate_hz,
+        languages=list(v.spoken_languages),
+        kind=_VOICE_KINDS.get(v.kind, pb.VOICE_KIND_UNSPECIFIED),
+        create_time_unix_seconds=v.created,
+        transcript=v.transcript,
+        instructions=v.instructions,
+        reference_seconds=v.reference_seconds,
+    )
+
+
+def voices_response(voices: Sequence[Voice], default_voice: str) -> pb.ListVoicesResponse:
+    return pb.ListVoicesResponse(voices=[voice_pb(v) for v in voices], default_voice=default_voice)
+
+
+def create_voice_request(msg: pb.CreateVoiceRequest) -> dict:
+    """CreateVoice's fields as VoiceLibrary.create's arguments."""
+    return dict(
+        name=msg.name.strip(),
+        clip=ReferenceClip(audio=msg.reference.audio, transcript=msg.reference.transcript),
+        description=msg.description,
+        languages=tuple(msg.languages),
+        instructions=msg.instructions,
     )
 
 
 def server_info_response(
-    *, version, info, settings, limits, queue_depth, running, min_rate, max_rate, batches=(), requests=()
+    *, version, info, settings, limits, queue_depth, running, min_rate, max_rate, batches=(), requests=(), voice_store=""
 ) -> pb.GetServerInfoResponse:
     return pb.GetServerInfoResponse(
         server_version=version,
@@ -164,6 +190,10 @@ def server_info_response(
             )
             for r in requests
         ],
+        voice_store=voice_store,
+        max_saved_voices=settings.max_saved_voices,
+        normalize_default=info.normalize_default,
+        max_voice_clip_bytes=settings.max_voice_clip_mb << 20,
     )
 
 

@@ -38,6 +38,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         self._synth = synthesizer
         self._batcher = batcher
         self._settings = settings
+        self._voices = synthesizer.voices
         self.metrics = metrics  # status.py records every call's outcome here
 
     @status.unary
@@ -56,7 +57,22 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
 
     @status.unary
     async def ListVoices(self, request: pb.ListVoicesRequest, context) -> pb.ListVoicesResponse:
-        return convert.voices_response(self._synth.engine.info)
+        return convert.voices_response(await self._voices.list(), self._synth.engine.info.default_voice)
+
+    @status.unary
+    async def CreateVoice(self, request: pb.CreateVoiceRequest, context) -> pb.CreateVoiceResponse:
+        voice = await self._voices.create(**convert.create_voice_request(request))
+        return pb.CreateVoiceResponse(voice=convert.voice_pb(voice))
+
+    @status.unary
+    async def GetVoice(self, request: pb.GetVoiceRequest, context) -> pb.GetVoiceResponse:
+        voice, clip = await self._voices.get(request.name.strip())
+        return pb.GetVoiceResponse(voice=convert.voice_pb(voice), reference_audio=clip if request.include_audio else b"")
+
+    @status.unary
+    async def DeleteVoice(self, request: pb.DeleteVoiceRequest, context) -> pb.DeleteVoiceResponse:
+        await self._voices.delete(request.name.strip())
+        return pb.DeleteVoiceResponse()
 
     @status.unary
     async def GetServerInfo(self, request: pb.GetServerInfoRequest, context) -> pb.GetServerInfoResponse:
@@ -71,11 +87,12 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             max_rate=MAX_SAMPLE_RATE,
             batches=list(self._batcher.stats.recent),
             requests=list(self._synth.recent),
+            voice_store=self._voices.store.backend,
         )
 
     @status.unary
     async def CreateSpeech(self, request: pb.CreateSpeechRequest, context) -> httpbody_pb2.HttpBody:
-        voices = {v.name for v in self._synth.engine.info.voices}
+        voices = {v.name for v in await self._voices.list()}
         result = await self._synth.synthesize(_from(context, convert.speech_request(request, voices)), _deadline(context))
         charge_audio(result.duration_s)
         return convert.http_body(result)

@@ -15,15 +15,20 @@ import grpc
 
 from ..domain import DEADLINE_SLACK_S
 from ..errors import (
+    AlreadyExists,
     DeadlineExpired,
     EngineFailure,
     InvalidInput,
+    NotFound,
     Overloaded,
     PermissionDenied,
     QuotaExceeded,
     ShuttingDown,
+    StoreFull,
+    StoreUnavailable,
     TooLarge,
     Unauthenticated,
+    Unsupported,
     VoxbatchError,
 )
 
@@ -39,6 +44,11 @@ STATUS_OF: dict[type[VoxbatchError], grpc.StatusCode] = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     PermissionDenied: grpc.StatusCode.PERMISSION_DENIED,
     QuotaExceeded: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    Unsupported: grpc.StatusCode.FAILED_PRECONDITION,
+    StoreFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import logging
 import re
 import secrets
@@ -16,7 +18,7 @@ import torch
 
 from ...audio.resample import resample
 from ...batching import BatchSession
-from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, SpeechTask, Voice
+from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, SpeechTask, Voice, VoicePrompt
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
 from .generate import RowRequest, generate
@@ -27,6 +29,7 @@ from .model import AUDIO_START_TOKEN
 log = logging.getLogger(__name__)
 
 VOICE = "default"
+LANGUAGES = ("zh", "en")  # what VoxCPM 1 and 1.5 were trained to speak
 # Generation stops at this many patches per target-text token (plus 10): upstream's runaway
 # guard. A row that reaches it is reported as length_capped.
 PATCHES_PER_TOKEN = 6
@@ -65,7 +68,7 @@ class VoxCPMEngine(Engine):
             name="voxcpm",
             model=Path(model_dir).resolve().name,
             native_sample_rate=rate,
-            voices=(Voice(VOICE, "multilingual", about, rate),),
+            voices=(Voice(VOICE, "multilingual", about, rate, () if v2 else LANGUAGES),),
             default_voice=VOICE,
             parameters=(
                 ParameterSpec("cfg_value", 0.0, 10.0, 2.0, "Classifier-free guidance: higher follows the text and prompt more closely."),
@@ -76,6 +79,7 @@ class VoxCPMEngine(Engine):
             supports_cloning=True,
             supports_instructions=v2,
             supports_isolated_reference=v2,
+            normalize_default=True,  # the model reads digits and symbols poorly; upstream normalises too
         )
 
     # -- Engine interface -------------------------------------------------------------------
@@ -118,6 +122,12 @@ class VoxCPMEngine(Engine):
         A reference with a transcript is a continuation prompt (both generations); without one,
         VoxCPM2 clones from it in isolation; with `task.prompt`, VoxCPM2 does both."""
         reference, prompt = task.reference, task.prompt
+        if task.voice_prompt is not None and prompt is None:
+            # Encoded once already (a saved voice, or by the pipeline): nothing to encode here.
+            feats = self._prompt_feats(task.voice_prompt)
+            if task.voice_prompt.transcript:
+                return task.voice_prompt.transcript, feats, None
+            return "", None, feats
         if reference is None:
             if prompt is not None:
                 raise InvalidInput("prompt needs a reference: the voice to clone")
@@ -185,6 +195,49 @@ class VoxCPMEngine(Engine):
 
     # -- prompts ----------------------------------------------------------------------------
 
+    def encode_voice(self, reference: ReferenceAudio) -> VoicePrompt:
+        """The prompt's latent patches as a .npy file: what a saved voice stores. With a transcript
+        it is a continuation prompt (padded on the left); without one (VoxCPM2) an isolated
+        reference (padded on the right), as `_clips` encodes them."""
+        if not reference.transcript and not self._net.is_v2:
+            raise InvalidInput(
+                f"{self.info.model} (VoxCPM-1.5 generation) clones only from a reference with its transcript: "
+                "set reference.transcript to what the clip says"
+            )
+        feats = self.encode_prompt(reference, pad="left" if reference.transcript else "right")
+        buffer = io.BytesIO()
+        np.save(buffer, feats.numpy().astype("<f4"), allow_pickle=False)
+        data = buffer.getvalue()
+        digest = hashlib.sha256(reference.transcript.encode() + b"\0" + data).hexdigest()
+        with self._prompt_lock:
+            self._prompts[(digest, "stored")] = feats
+            self._trim_prompts()
+        return VoicePrompt(self.prompt_owner, reference.transcript, data, digest)
+
+    def _prompt_feats(self, prompt: VoicePrompt) -> torch.Tensor:
+        """A stored prompt back as patches; no audio is encoded (cached by digest)."""
+        key = (prompt.digest, "stored")
+        with self._prompt_lock:
+            if key in self._prompts:
+                self._prompts.move_to_end(key)
+                return self._prompts[key]
+        try:
+            array = np.load(io.BytesIO(prompt.data), allow_pickle=False)
+        except ValueError as error:
+            raise InvalidInput(f"the saved voice's prompt cannot be read ({error}); save the voice again") from None
+        net = self._net
+        if array.ndim != 3 or array.shape[1:] != (net.patch_size, net.audio_vae.latent_dim):
+            raise InvalidInput(f"the saved voice's prompt has shape {array.shape}, not this model's; save the voice again")
+        feats = torch.from_numpy(array.astype(np.float32))
+        with self._prompt_lock:
+            self._prompts[key] = feats
+            self._trim_prompts()
+        return feats
+
+    def _trim_prompts(self) -> None:
+        while len(self._prompts) > PROMPT_CACHE_ENTRIES:
+            self._prompts.popitem(last=False)
+
     def encode_prompt(self, clip: ReferenceAudio, pad: str = "left") -> torch.Tensor:
         """A clip -> latent patches (T, P, D), cached by content hash and padding side.
 
@@ -208,8 +261,7 @@ class VoxCPMEngine(Engine):
         feats = latents.view(vae.latent_dim, -1, self._net.patch_size).permute(1, 2, 0).cpu()
         with self._prompt_lock:
             self._prompts[key] = feats
-            while len(self._prompts) > PROMPT_CACHE_ENTRIES:
-                self._prompts.popitem(last=False)
+            self._trim_prompts()
         return feats
 
 

@@ -23,6 +23,12 @@ class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIORITY_UNSPECIFIED: _ClassVar[Priority]
     PRIORITY_INTERACTIVE: _ClassVar[Priority]
     PRIORITY_BACKGROUND: _ClassVar[Priority]
+
+class VoiceKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VOICE_KIND_UNSPECIFIED: _ClassVar[VoiceKind]
+    VOICE_KIND_BUILT_IN: _ClassVar[VoiceKind]
+    VOICE_KIND_SAVED: _ClassVar[VoiceKind]
 AUDIO_ENCODING_UNSPECIFIED: AudioEncoding
 AUDIO_ENCODING_WAV: AudioEncoding
 AUDIO_ENCODING_FLAC: AudioEncoding
@@ -32,6 +38,9 @@ AUDIO_ENCODING_PCM_S16LE: AudioEncoding
 PRIORITY_UNSPECIFIED: Priority
 PRIORITY_INTERACTIVE: Priority
 PRIORITY_BACKGROUND: Priority
+VOICE_KIND_UNSPECIFIED: VoiceKind
+VOICE_KIND_BUILT_IN: VoiceKind
+VOICE_KIND_SAVED: VoiceKind
 
 class ReferenceAudio(_message.Message):
     __slots__ = ("audio", "transcript")
@@ -56,7 +65,7 @@ class SynthesisParameters(_message.Message):
     def __init__(self, cfg_value: _Optional[float] = ..., inference_steps: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ...) -> None: ...
 
 class SynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt")
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt", "normalize")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +76,7 @@ class SynthesizeRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZE_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     reference: ReferenceAudio
@@ -77,21 +87,26 @@ class SynthesizeRequest(_message.Message):
     request_id: str
     instructions: str
     prompt: ReferenceAudio
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ...) -> None: ...
+    normalize: bool
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., normalize: _Optional[bool] = ...) -> None: ...
 
 class SynthesisTimings(_message.Message):
-    __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit")
+    __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit", "prompt_encoded", "prompt_encode_seconds")
     QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_ENCODED_FIELD_NUMBER: _ClassVar[int]
+    PROMPT_ENCODE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     queue_wait_seconds: float
     batch_size: int
     compute_seconds: float
     total_seconds: float
     cache_hit: bool
-    def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ...) -> None: ...
+    prompt_encoded: bool
+    prompt_encode_seconds: float
+    def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., prompt_encoded: _Optional[bool] = ..., prompt_encode_seconds: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
     __slots__ = ("audio", "encoding", "sample_rate_hz", "duration_seconds", "request_id", "timings", "length_capped")
@@ -112,7 +127,7 @@ class SynthesizeResponse(_message.Message):
     def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ...) -> None: ...
 
 class StreamSynthesizeRequest(_message.Message):
-    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt")
+    __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt", "normalize")
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +138,7 @@ class StreamSynthesizeRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZE_FIELD_NUMBER: _ClassVar[int]
     text: str
     voice: str
     reference: ReferenceAudio
@@ -133,7 +149,8 @@ class StreamSynthesizeRequest(_message.Message):
     request_id: str
     instructions: str
     prompt: ReferenceAudio
-    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ...) -> None: ...
+    normalize: bool
+    def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., normalize: _Optional[bool] = ...) -> None: ...
 
 class StreamSynthesizeResponse(_message.Message):
     __slots__ = ("audio", "sequence", "sentence_index", "sentence_count", "text_start", "text_end", "audio_offset_seconds", "duration_seconds", "final", "encoding", "sample_rate_hz", "request_id", "timings", "length_capped")
@@ -172,16 +189,74 @@ class ListVoicesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Voice(_message.Message):
-    __slots__ = ("name", "language_code", "description", "sample_rate_hz")
+    __slots__ = ("name", "language_code", "description", "sample_rate_hz", "languages", "kind", "create_time_unix_seconds", "transcript", "instructions", "reference_seconds")
     NAME_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_CODE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_UNIX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TRANSCRIPT_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     name: str
     language_code: str
     description: str
     sample_rate_hz: int
-    def __init__(self, name: _Optional[str] = ..., language_code: _Optional[str] = ..., description: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ...) -> None: ...
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    kind: VoiceKind
+    create_time_unix_seconds: float
+    transcript: str
+    instructions: str
+    reference_seconds: float
+    def __init__(self, name: _Optional[str] = ..., language_code: _Optional[str] = ..., description: _Optional[str] = ..., sample_rate_hz: _Optional[int] = ..., languages: _Optional[_Iterable[str]] = ..., kind: _Optional[_Union[VoiceKind, str]] = ..., create_time_unix_seconds: _Optional[float] = ..., transcript: _Optional[str] = ..., instructions: _Optional[str] = ..., reference_seconds: _Optional[float] = ...) -> None: ...
+
+class CreateVoiceRequest(_message.Message):
+    __slots__ = ("name", "description", "reference", "languages", "instructions")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGES_FIELD_NUMBER: _ClassVar[int]
+    INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    reference: ReferenceAudio
+    languages: _containers.RepeatedScalarFieldContainer[str]
+    instructions: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., languages: _Optional[_Iterable[str]] = ..., instructions: _Optional[str] = ...) -> None: ...
+
+class CreateVoiceResponse(_message.Message):
+    __slots__ = ("voice",)
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ...) -> None: ...
+
+class GetVoiceRequest(_message.Message):
+    __slots__ = ("name", "include_audio")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    include_audio: bool
+    def __init__(self, name: _Optional[str] = ..., include_audio: _Optional[bool] = ...) -> None: ...
+
+class GetVoiceResponse(_message.Message):
+    __slots__ = ("voice", "reference_audio")
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_AUDIO_FIELD_NUMBER: _ClassVar[int]
+    voice: Voice
+    reference_audio: bytes
+    def __init__(self, voice: _Optional[_Union[Voice, _Mapping]] = ..., reference_audio: _Optional[bytes] = ...) -> None: ...
+
+class DeleteVoiceRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteVoiceResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
 
 class ListVoicesResponse(_message.Message):
     __slots__ = ("voices", "default_voice")
@@ -224,7 +299,7 @@ class BatchingInfo(_message.Message):
     def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference")
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference", "voice_store", "max_saved_voices", "normalize_default", "max_voice_clip_bytes")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -242,6 +317,10 @@ class GetServerInfoResponse(_message.Message):
     RECENT_REQUESTS_FIELD_NUMBER: _ClassVar[int]
     SUPPORTS_INSTRUCTIONS_FIELD_NUMBER: _ClassVar[int]
     SUPPORTS_ISOLATED_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    VOICE_STORE_FIELD_NUMBER: _ClassVar[int]
+    MAX_SAVED_VOICES_FIELD_NUMBER: _ClassVar[int]
+    NORMALIZE_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    MAX_VOICE_CLIP_BYTES_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     engine: str
     model: str
@@ -259,7 +338,11 @@ class GetServerInfoResponse(_message.Message):
     recent_requests: _containers.RepeatedCompositeFieldContainer[RequestRecord]
     supports_instructions: bool
     supports_isolated_reference: bool
-    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ...) -> None: ...
+    voice_store: str
+    max_saved_voices: int
+    normalize_default: bool
+    max_voice_clip_bytes: int
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ..., voice_store: _Optional[str] = ..., max_saved_voices: _Optional[int] = ..., normalize_default: _Optional[bool] = ..., max_voice_clip_bytes: _Optional[int] = ...) -> None: ...
 
 class BatchRecord(_message.Message):
     __slots__ = ("end_time_unix_seconds", "size", "compute_seconds")

@@ -52,6 +52,21 @@ class TtsServiceStub:
                 request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesRequest.SerializeToString,
                 response_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesResponse.FromString,
                 _registered_method=True)
+        self.CreateVoice = channel.unary_unary(
+                '/voxbatch.tts.v1.TtsService/CreateVoice',
+                request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceRequest.SerializeToString,
+                response_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceResponse.FromString,
+                _registered_method=True)
+        self.GetVoice = channel.unary_unary(
+                '/voxbatch.tts.v1.TtsService/GetVoice',
+                request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceRequest.SerializeToString,
+                response_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceResponse.FromString,
+                _registered_method=True)
+        self.DeleteVoice = channel.unary_unary(
+                '/voxbatch.tts.v1.TtsService/DeleteVoice',
+                request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceRequest.SerializeToString,
+                response_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceResponse.FromString,
+                _registered_method=True)
         self.GetServerInfo = channel.unary_unary(
                 '/voxbatch.tts.v1.TtsService/GetServerInfo',
                 request_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetServerInfoRequest.SerializeToString,
@@ -87,7 +102,33 @@ class TtsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListVoices(self, request, context):
-        """Lists the voices of the engine this server runs.
+        """Lists the voices: the engine's built-in ones and the saved ones, with their languages.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateVoice(self, request, context):
+        """Saves a voice for cloning by name: validates the reference clip once, has the engine encode
+        its prompt once, and stores clip, metadata and encoded prompt (in the server's voice folder,
+        or in Redis shared by replicas). Afterwards any request names it in `voice`.
+        ALREADY_EXISTS when the name is taken, FAILED_PRECONDITION when the engine cannot clone,
+        RESOURCE_EXHAUSTED when the store is full or the clip too large.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetVoice(self, request, context):
+        """One voice, built-in or saved, optionally with its reference clip. NOT_FOUND when unknown.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteVoice(self, request, context):
+        """Deletes a saved voice. Work already queued with it still finishes. NOT_FOUND when unknown;
+        built-in voices cannot be deleted (FAILED_PRECONDITION).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,6 +170,21 @@ def add_TtsServiceServicer_to_server(servicer, server):
                     servicer.ListVoices,
                     request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesRequest.FromString,
                     response_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesResponse.SerializeToString,
+            ),
+            'CreateVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateVoice,
+                    request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceRequest.FromString,
+                    response_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceResponse.SerializeToString,
+            ),
+            'GetVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetVoice,
+                    request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceRequest.FromString,
+                    response_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceResponse.SerializeToString,
+            ),
+            'DeleteVoice': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteVoice,
+                    request_deserializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceRequest.FromString,
+                    response_serializer=voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceResponse.SerializeToString,
             ),
             'GetServerInfo': grpc.unary_unary_rpc_method_handler(
                     servicer.GetServerInfo,
@@ -224,6 +280,87 @@ class TtsService:
             '/voxbatch.tts.v1.TtsService/ListVoices',
             voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesRequest.SerializeToString,
             voxbatch_dot_tts_dot_v1_dot_tts__pb2.ListVoicesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxbatch.tts.v1.TtsService/CreateVoice',
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceRequest.SerializeToString,
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.CreateVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxbatch.tts.v1.TtsService/GetVoice',
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceRequest.SerializeToString,
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.GetVoiceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteVoice(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/voxbatch.tts.v1.TtsService/DeleteVoice',
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceRequest.SerializeToString,
+            voxbatch_dot_tts_dot_v1_dot_tts__pb2.DeleteVoiceResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxbatch/tts/v1/tts.proto.
  */
 export const file_voxbatch_tts_v1_tts: GenFile = /*@__PURE__*/
-  fileDesc("Chl2b3hiYXRjaC90dHMvdjEvdHRzLnByb3RvEg92b3hiYXRjaC50dHMudjEiMwoOUmVmZXJlbmNlQXVkaW8SDQoFYXVkaW8YASABKAwSEgoKdHJhbnNjcmlwdBgCIAEoCSLhAQoTU3ludGhlc2lzUGFyYW1ldGVycxIWCgljZmdfdmFsdWUYASABKAJIAIgBARIcCg9pbmZlcmVuY2Vfc3RlcHMYAiABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgDIAEoAkgCiAEBEhEKBHNlZWQYBCABKARIA4gBARIaCg1zcGVha2luZ19yYXRlGAUgASgCSASIAQFCDAoKX2NmZ192YWx1ZUISChBfaW5mZXJlbmNlX3N0ZXBzQg4KDF90ZW1wZXJhdHVyZUIHCgVfc2VlZEIQCg5fc3BlYWtpbmdfcmF0ZSLwAgoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SMAoIZW5jb2RpbmcYBCABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgFIAEoBRI4CgpwYXJhbWV0ZXJzGAYgASgLMiQudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1BhcmFtZXRlcnMSKwoIcHJpb3JpdHkYByABKA4yGS52b3hiYXRjaC50dHMudjEuUHJpb3JpdHkSEgoKcmVxdWVzdF9pZBgIIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAkSLwoGcHJvbXB0GBUgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvIoUBChBTeW50aGVzaXNUaW1pbmdzEhoKEnF1ZXVlX3dhaXRfc2Vjb25kcxgBIAEoARISCgpiYXRjaF9zaXplGAIgASgFEhcKD2NvbXB1dGVfc2Vjb25kcxgDIAEoARIVCg10b3RhbF9zZWNvbmRzGAQgASgBEhEKCWNhY2hlX2hpdBgFIAEoCCLmAQoSU3ludGhlc2l6ZVJlc3BvbnNlEg0KBWF1ZGlvGAEgASgMEjAKCGVuY29kaW5nGAIgASgOMh4udm94YmF0Y2gudHRzLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAyABKAUSGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoARISCgpyZXF1ZXN0X2lkGAUgASgJEjIKB3RpbWluZ3MYBiABKAsyIS52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzVGltaW5ncxIVCg1sZW5ndGhfY2FwcGVkGAcgASgIIvYCChdTdHJlYW1TeW50aGVzaXplUmVxdWVzdBIMCgR0ZXh0GAEgASgJEg0KBXZvaWNlGAIgASgJEjIKCXJlZmVyZW5jZRgDIAEoCzIfLnZveGJhdGNoLnR0cy52MS5SZWZlcmVuY2VBdWRpbxIwCghlbmNvZGluZxgEIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAUgASgFEjgKCnBhcmFtZXRlcnMYBiABKAsyJC52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzUGFyYW1ldGVycxIrCghwcmlvcml0eRgHIAEoDjIZLnZveGJhdGNoLnR0cy52MS5Qcmlvcml0eRISCgpyZXF1ZXN0X2lkGAggASgJEhQKDGluc3RydWN0aW9ucxgUIAEoCRIvCgZwcm9tcHQYFSABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8igQMKGFN0cmVhbVN5bnRoZXNpemVSZXNwb25zZRINCgVhdWRpbxgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBRIWCg5zZW50ZW5jZV9pbmRleBgDIAEoBRIWCg5zZW50ZW5jZV9jb3VudBgEIAEoBRISCgp0ZXh0X3N0YXJ0GAUgASgFEhAKCHRleHRfZW5kGAYgASgFEhwKFGF1ZGlvX29mZnNldF9zZWNvbmRzGAcgASgBEhgKEGR1cmF0aW9uX3NlY29uZHMYCCABKAESDQoFZmluYWwYCSABKAgSMAoIZW5jb2RpbmcYCiABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgLIAEoBRISCgpyZXF1ZXN0X2lkGAwgASgJEjIKB3RpbWluZ3MYDSABKAsyIS52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzVGltaW5ncxIVCg1sZW5ndGhfY2FwcGVkGA4gASgIIhMKEUxpc3RWb2ljZXNSZXF1ZXN0IlkKBVZvaWNlEgwKBG5hbWUYASABKAkSFQoNbGFuZ3VhZ2VfY29kZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIWCg5zYW1wbGVfcmF0ZV9oehgEIAEoBSJTChJMaXN0Vm9pY2VzUmVzcG9uc2USJgoGdm9pY2VzGAEgAygLMhYudm94YmF0Y2gudHRzLnYxLlZvaWNlEhUKDWRlZmF1bHRfdm9pY2UYAiABKAkiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QiawoNUGFyYW1ldGVyU3BlYxIMCgRuYW1lGAEgASgJEg8KB21pbmltdW0YAiABKAESDwoHbWF4aW11bRgDIAEoARIVCg1kZWZhdWx0X3ZhbHVlGAQgASgBEhMKC2Rlc2NyaXB0aW9uGAUgASgJIn8KDEJhdGNoaW5nSW5mbxIRCgl3aW5kb3dfbXMYASABKAUSFgoObWF4X2JhdGNoX3NpemUYAiABKAUSFgoObWF4X3F1ZXVlX3NpemUYAyABKAUSGwoTbWVtb3J5X2J1ZGdldF9ieXRlcxgEIAEoAxIPCgd3b3JrZXJzGAUgASgFItAEChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFgoOc2VydmVyX3ZlcnNpb24YASABKAkSDgoGZW5naW5lGAIgASgJEg0KBW1vZGVsGAMgASgJEh0KFW5hdGl2ZV9zYW1wbGVfcmF0ZV9oehgEIAEoBRIYChBzdXBwb3J0c19jbG9uaW5nGAUgASgIEjIKCnBhcmFtZXRlcnMYBiADKAsyHi52b3hiYXRjaC50dHMudjEuUGFyYW1ldGVyU3BlYxIxCgllbmNvZGluZ3MYByADKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIaChJtaW5fc2FtcGxlX3JhdGVfaHoYCCABKAUSGgoSbWF4X3NhbXBsZV9yYXRlX2h6GAkgASgFEhYKDm1heF90ZXh0X2NoYXJzGAogASgFEi8KCGJhdGNoaW5nGAsgASgLMh0udm94YmF0Y2gudHRzLnYxLkJhdGNoaW5nSW5mbxITCgtxdWV1ZV9kZXB0aBgMIAEoBRIXCg9ydW5uaW5nX2JhdGNoZXMYDSABKAUSNAoOcmVjZW50X2JhdGNoZXMYDiADKAsyHC52b3hiYXRjaC50dHMudjEuQmF0Y2hSZWNvcmQSNwoPcmVjZW50X3JlcXVlc3RzGA8gAygLMh4udm94YmF0Y2gudHRzLnYxLlJlcXVlc3RSZWNvcmQSHQoVc3VwcG9ydHNfaW5zdHJ1Y3Rpb25zGBQgASgIEiMKG3N1cHBvcnRzX2lzb2xhdGVkX3JlZmVyZW5jZRgVIAEoCCJTCgtCYXRjaFJlY29yZBIdChVlbmRfdGltZV91bml4X3NlY29uZHMYASABKAESDAoEc2l6ZRgCIAEoBRIXCg9jb21wdXRlX3NlY29uZHMYAyABKAEikAEKDVJlcXVlc3RSZWNvcmQSHQoVZW5kX3RpbWVfdW5peF9zZWNvbmRzGAEgASgBEhUKDXRvdGFsX3NlY29uZHMYAiABKAESGgoScXVldWVfd2FpdF9zZWNvbmRzGAMgASgBEhAKCHN0cmVhbWVkGAQgASgIEhsKE2ZpcnN0X2F1ZGlvX3NlY29uZHMYBSABKAEipgEKE0NyZWF0ZVNwZWVjaFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDQoFaW5wdXQYAiABKAkSDQoFdm9pY2UYAyABKAkSFwoPcmVzcG9uc2VfZm9ybWF0GAQgASgJEhIKBXNwZWVkGAUgASgBSACIAQESFQoNc3RyZWFtX2Zvcm1hdBgGIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAlCCAoGX3NwZWVkKrMBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFgoSQVVESU9fRU5DT0RJTkdfV0FWEAESFwoTQVVESU9fRU5DT0RJTkdfRkxBQxACEhsKF0FVRElPX0VOQ09ESU5HX09HR19PUFVTEAMSFgoSQVVESU9fRU5DT0RJTkdfTVAzEAQSHAoYQVVESU9fRU5DT0RJTkdfUENNX1MxNkxFEAUqVwoIUHJpb3JpdHkSGAoUUFJJT1JJVFlfVU5TUEVDSUZJRUQQABIYChRQUklPUklUWV9JTlRFUkFDVElWRRABEhcKE1BSSU9SSVRZX0JBQ0tHUk9VTkQQAjLZBAoKVHRzU2VydmljZRJwCgpTeW50aGVzaXplEiIudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXF1ZXN0GiMudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXNwb25zZSIZgtPkkwITOgEqIg4vdjEvc3ludGhlc2l6ZRKLAQoQU3RyZWFtU3ludGhlc2l6ZRIoLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVxdWVzdBopLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVzcG9uc2UiIILT5JMCGjoBKiIVL3YxL3N5bnRoZXNpemU6c3RyZWFtMAESaQoKTGlzdFZvaWNlcxIiLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVxdWVzdBojLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL3ZvaWNlcxJ3Cg1HZXRTZXJ2ZXJJbmZvEiUudm94YmF0Y2gudHRzLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0GiYudm94YmF0Y2gudHRzLnYxLkdldFNlcnZlckluZm9SZXNwb25zZSIXgtPkkwIREg8vdjEvc2VydmVyLWluZm8SZwoMQ3JlYXRlU3BlZWNoEiQudm94YmF0Y2gudHRzLnYxLkNyZWF0ZVNwZWVjaFJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IhuC0+STAhU6ASoiEC92MS9hdWRpby9zcGVlY2hiBnByb3RvMw", [file_google_api_annotations, file_google_api_httpbody]);
+  fileDesc("Chl2b3hiYXRjaC90dHMvdjEvdHRzLnByb3RvEg92b3hiYXRjaC50dHMudjEiMwoOUmVmZXJlbmNlQXVkaW8SDQoFYXVkaW8YASABKAwSEgoKdHJhbnNjcmlwdBgCIAEoCSLhAQoTU3ludGhlc2lzUGFyYW1ldGVycxIWCgljZmdfdmFsdWUYASABKAJIAIgBARIcCg9pbmZlcmVuY2Vfc3RlcHMYAiABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgDIAEoAkgCiAEBEhEKBHNlZWQYBCABKARIA4gBARIaCg1zcGVha2luZ19yYXRlGAUgASgCSASIAQFCDAoKX2NmZ192YWx1ZUISChBfaW5mZXJlbmNlX3N0ZXBzQg4KDF90ZW1wZXJhdHVyZUIHCgVfc2VlZEIQCg5fc3BlYWtpbmdfcmF0ZSKWAwoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SMAoIZW5jb2RpbmcYBCABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgFIAEoBRI4CgpwYXJhbWV0ZXJzGAYgASgLMiQudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1BhcmFtZXRlcnMSKwoIcHJpb3JpdHkYByABKA4yGS52b3hiYXRjaC50dHMudjEuUHJpb3JpdHkSEgoKcmVxdWVzdF9pZBgIIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAkSLwoGcHJvbXB0GBUgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvEhYKCW5vcm1hbGl6ZRgeIAEoCEgAiAEBQgwKCl9ub3JtYWxpemUivAEKEFN5bnRoZXNpc1RpbWluZ3MSGgoScXVldWVfd2FpdF9zZWNvbmRzGAEgASgBEhIKCmJhdGNoX3NpemUYAiABKAUSFwoPY29tcHV0ZV9zZWNvbmRzGAMgASgBEhUKDXRvdGFsX3NlY29uZHMYBCABKAESEQoJY2FjaGVfaGl0GAUgASgIEhYKDnByb21wdF9lbmNvZGVkGB4gASgIEh0KFXByb21wdF9lbmNvZGVfc2Vjb25kcxgfIAEoASLmAQoSU3ludGhlc2l6ZVJlc3BvbnNlEg0KBWF1ZGlvGAEgASgMEjAKCGVuY29kaW5nGAIgASgOMh4udm94YmF0Y2gudHRzLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAyABKAUSGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoARISCgpyZXF1ZXN0X2lkGAUgASgJEjIKB3RpbWluZ3MYBiABKAsyIS52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzVGltaW5ncxIVCg1sZW5ndGhfY2FwcGVkGAcgASgIIpwDChdTdHJlYW1TeW50aGVzaXplUmVxdWVzdBIMCgR0ZXh0GAEgASgJEg0KBXZvaWNlGAIgASgJEjIKCXJlZmVyZW5jZRgDIAEoCzIfLnZveGJhdGNoLnR0cy52MS5SZWZlcmVuY2VBdWRpbxIwCghlbmNvZGluZxgEIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAUgASgFEjgKCnBhcmFtZXRlcnMYBiABKAsyJC52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzUGFyYW1ldGVycxIrCghwcmlvcml0eRgHIAEoDjIZLnZveGJhdGNoLnR0cy52MS5Qcmlvcml0eRISCgpyZXF1ZXN0X2lkGAggASgJEhQKDGluc3RydWN0aW9ucxgUIAEoCRIvCgZwcm9tcHQYFSABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SFgoJbm9ybWFsaXplGB4gASgISACIAQFCDAoKX25vcm1hbGl6ZSKBAwoYU3RyZWFtU3ludGhlc2l6ZVJlc3BvbnNlEg0KBWF1ZGlvGAEgASgMEhAKCHNlcXVlbmNlGAIgASgFEhYKDnNlbnRlbmNlX2luZGV4GAMgASgFEhYKDnNlbnRlbmNlX2NvdW50GAQgASgFEhIKCnRleHRfc3RhcnQYBSABKAUSEAoIdGV4dF9lbmQYBiABKAUSHAoUYXVkaW9fb2Zmc2V0X3NlY29uZHMYByABKAESGAoQZHVyYXRpb25fc2Vjb25kcxgIIAEoARINCgVmaW5hbBgJIAEoCBIwCghlbmNvZGluZxgKIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAsgASgFEhIKCnJlcXVlc3RfaWQYDCABKAkSMgoHdGltaW5ncxgNIAEoCzIhLnZveGJhdGNoLnR0cy52MS5TeW50aGVzaXNUaW1pbmdzEhUKDWxlbmd0aF9jYXBwZWQYDiABKAgiEwoRTGlzdFZvaWNlc1JlcXVlc3Qi/QEKBVZvaWNlEgwKBG5hbWUYASABKAkSFQoNbGFuZ3VhZ2VfY29kZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIWCg5zYW1wbGVfcmF0ZV9oehgEIAEoBRIRCglsYW5ndWFnZXMYHiADKAkSKAoEa2luZBgfIAEoDjIaLnZveGJhdGNoLnR0cy52MS5Wb2ljZUtpbmQSIAoYY3JlYXRlX3RpbWVfdW5peF9zZWNvbmRzGCAgASgBEhIKCnRyYW5zY3JpcHQYISABKAkSFAoMaW5zdHJ1Y3Rpb25zGCIgASgJEhkKEXJlZmVyZW5jZV9zZWNvbmRzGCMgASgBIpQBChJDcmVhdGVWb2ljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SEQoJbGFuZ3VhZ2VzGAQgAygJEhQKDGluc3RydWN0aW9ucxgFIAEoCSI8ChNDcmVhdGVWb2ljZVJlc3BvbnNlEiUKBXZvaWNlGAEgASgLMhYudm94YmF0Y2gudHRzLnYxLlZvaWNlIjYKD0dldFZvaWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWluY2x1ZGVfYXVkaW8YAiABKAgiUgoQR2V0Vm9pY2VSZXNwb25zZRIlCgV2b2ljZRgBIAEoCzIWLnZveGJhdGNoLnR0cy52MS5Wb2ljZRIXCg9yZWZlcmVuY2VfYXVkaW8YAiABKAwiIgoSRGVsZXRlVm9pY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlVm9pY2VSZXNwb25zZSJTChJMaXN0Vm9pY2VzUmVzcG9uc2USJgoGdm9pY2VzGAEgAygLMhYudm94YmF0Y2gudHRzLnYxLlZvaWNlEhUKDWRlZmF1bHRfdm9pY2UYAiABKAkiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QiawoNUGFyYW1ldGVyU3BlYxIMCgRuYW1lGAEgASgJEg8KB21pbmltdW0YAiABKAESDwoHbWF4aW11bRgDIAEoARIVCg1kZWZhdWx0X3ZhbHVlGAQgASgBEhMKC2Rlc2NyaXB0aW9uGAUgASgJIn8KDEJhdGNoaW5nSW5mbxIRCgl3aW5kb3dfbXMYASABKAUSFgoObWF4X2JhdGNoX3NpemUYAiABKAUSFgoObWF4X3F1ZXVlX3NpemUYAyABKAUSGwoTbWVtb3J5X2J1ZGdldF9ieXRlcxgEIAEoAxIPCgd3b3JrZXJzGAUgASgFIrgFChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFgoOc2VydmVyX3ZlcnNpb24YASABKAkSDgoGZW5naW5lGAIgASgJEg0KBW1vZGVsGAMgASgJEh0KFW5hdGl2ZV9zYW1wbGVfcmF0ZV9oehgEIAEoBRIYChBzdXBwb3J0c19jbG9uaW5nGAUgASgIEjIKCnBhcmFtZXRlcnMYBiADKAsyHi52b3hiYXRjaC50dHMudjEuUGFyYW1ldGVyU3BlYxIxCgllbmNvZGluZ3MYByADKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIaChJtaW5fc2FtcGxlX3JhdGVfaHoYCCABKAUSGgoSbWF4X3NhbXBsZV9yYXRlX2h6GAkgASgFEhYKDm1heF90ZXh0X2NoYXJzGAogASgFEi8KCGJhdGNoaW5nGAsgASgLMh0udm94YmF0Y2gudHRzLnYxLkJhdGNoaW5nSW5mbxITCgtxdWV1ZV9kZXB0aBgMIAEoBRIXCg9ydW5uaW5nX2JhdGNoZXMYDSABKAUSNAoOcmVjZW50X2JhdGNoZXMYDiADKAsyHC52b3hiYXRjaC50dHMudjEuQmF0Y2hSZWNvcmQSNwoPcmVjZW50X3JlcXVlc3RzGA8gAygLMh4udm94YmF0Y2gudHRzLnYxLlJlcXVlc3RSZWNvcmQSHQoVc3VwcG9ydHNfaW5zdHJ1Y3Rpb25zGBQgASgIEiMKG3N1cHBvcnRzX2lzb2xhdGVkX3JlZmVyZW5jZRgVIAEoCBITCgt2b2ljZV9zdG9yZRgyIAEoCRIYChBtYXhfc2F2ZWRfdm9pY2VzGDMgASgFEhkKEW5vcm1hbGl6ZV9kZWZhdWx0GDQgASgIEhwKFG1heF92b2ljZV9jbGlwX2J5dGVzGDUgASgDIlMKC0JhdGNoUmVjb3JkEh0KFWVuZF90aW1lX3VuaXhfc2Vjb25kcxgBIAEoARIMCgRzaXplGAIgASgFEhcKD2NvbXB1dGVfc2Vjb25kcxgDIAEoASKQAQoNUmVxdWVzdFJlY29yZBIdChVlbmRfdGltZV91bml4X3NlY29uZHMYASABKAESFQoNdG90YWxfc2Vjb25kcxgCIAEoARIaChJxdWV1ZV93YWl0X3NlY29uZHMYAyABKAESEAoIc3RyZWFtZWQYBCABKAgSGwoTZmlyc3RfYXVkaW9fc2Vjb25kcxgFIAEoASKmAQoTQ3JlYXRlU3BlZWNoUmVxdWVzdBINCgVtb2RlbBgBIAEoCRINCgVpbnB1dBgCIAEoCRINCgV2b2ljZRgDIAEoCRIXCg9yZXNwb25zZV9mb3JtYXQYBCABKAkSEgoFc3BlZWQYBSABKAFIAIgBARIVCg1zdHJlYW1fZm9ybWF0GAYgASgJEhQKDGluc3RydWN0aW9ucxgUIAEoCUIICgZfc3BlZWQqswEKDUF1ZGlvRW5jb2RpbmcSHgoaQVVESU9fRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIWChJBVURJT19FTkNPRElOR19XQVYQARIXChNBVURJT19FTkNPRElOR19GTEFDEAISGwoXQVVESU9fRU5DT0RJTkdfT0dHX09QVVMQAxIWChJBVURJT19FTkNPRElOR19NUDMQBBIcChhBVURJT19FTkNPRElOR19QQ01fUzE2TEUQBSpXCghQcmlvcml0eRIYChRQUklPUklUWV9VTlNQRUNJRklFRBAAEhgKFFBSSU9SSVRZX0lOVEVSQUNUSVZFEAESFwoTUFJJT1JJVFlfQkFDS0dST1VORBACKlYKCVZvaWNlS2luZBIaChZWT0lDRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTVk9JQ0VfS0lORF9CVUlMVF9JThABEhQKEFZPSUNFX0tJTkRfU0FWRUQQAjKrBwoKVHRzU2VydmljZRJwCgpTeW50aGVzaXplEiIudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXF1ZXN0GiMudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXNwb25zZSIZgtPkkwITOgEqIg4vdjEvc3ludGhlc2l6ZRKLAQoQU3RyZWFtU3ludGhlc2l6ZRIoLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVxdWVzdBopLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVzcG9uc2UiIILT5JMCGjoBKiIVL3YxL3N5bnRoZXNpemU6c3RyZWFtMAESaQoKTGlzdFZvaWNlcxIiLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVxdWVzdBojLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL3ZvaWNlcxJvCgtDcmVhdGVWb2ljZRIjLnZveGJhdGNoLnR0cy52MS5DcmVhdGVWb2ljZVJlcXVlc3QaJC52b3hiYXRjaC50dHMudjEuQ3JlYXRlVm9pY2VSZXNwb25zZSIVgtPkkwIPOgEqIgovdjEvdm9pY2VzEmoKCEdldFZvaWNlEiAudm94YmF0Y2gudHRzLnYxLkdldFZvaWNlUmVxdWVzdBohLnZveGJhdGNoLnR0cy52MS5HZXRWb2ljZVJlc3BvbnNlIhmC0+STAhMSES92MS92b2ljZXMve25hbWV9EnMKC0RlbGV0ZVZvaWNlEiMudm94YmF0Y2gudHRzLnYxLkRlbGV0ZVZvaWNlUmVxdWVzdBokLnZveGJhdGNoLnR0cy52MS5EZWxldGVWb2ljZVJlc3BvbnNlIhmC0+STAhMqES92MS92b2ljZXMve25hbWV9EncKDUdldFNlcnZlckluZm8SJS52b3hiYXRjaC50dHMudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaJi52b3hiYXRjaC50dHMudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlIheC0+STAhESDy92MS9zZXJ2ZXItaW5mbxJnCgxDcmVhdGVTcGVlY2gSJC52b3hiYXRjaC50dHMudjEuQ3JlYXRlU3BlZWNoUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiG4LT5JMCFToBKiIQL3YxL2F1ZGlvL3NwZWVjaGIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody]);
 
 /**
  * A short recording of the voice to clone, for engines that support voice cloning.
@@ -179,6 +179,15 @@ export type SynthesizeRequest = Message<"voxbatch.tts.v1.SynthesizeRequest"> & {
    * @generated from field: voxbatch.tts.v1.ReferenceAudio prompt = 21;
    */
   prompt?: ReferenceAudio | undefined;
+
+  /**
+   * Spell out numbers, dates, times, currencies, units and abbreviations (English and Chinese)
+   * before the engine reads the text. Unset: the engine's default (GetServerInfo's
+   * normalize_default: on for VoxCPM, off for Piper, whose phonemizer reads numbers itself).
+   *
+   * @generated from field: optional bool normalize = 30;
+   */
+  normalize?: boolean | undefined;
 };
 
 /**
@@ -228,6 +237,22 @@ export type SynthesisTimings = Message<"voxbatch.tts.v1.SynthesisTimings"> & {
    * @generated from field: bool cache_hit = 5;
    */
   cacheHit: boolean;
+
+  /**
+   * True when the engine encoded a reference clip for this request (reference audio sent with
+   * it); false when the prompt came ready-encoded from a saved voice, or no cloning was asked.
+   *
+   * @generated from field: bool prompt_encoded = 30;
+   */
+  promptEncoded: boolean;
+
+  /**
+   * Seconds spent encoding the reference clip into the engine's prompt for this request (0 when
+   * prompt_encoded is false).
+   *
+   * @generated from field: double prompt_encode_seconds = 31;
+   */
+  promptEncodeSeconds: number;
 };
 
 /**
@@ -381,6 +406,13 @@ export type StreamSynthesizeRequest = Message<"voxbatch.tts.v1.StreamSynthesizeR
    * @generated from field: voxbatch.tts.v1.ReferenceAudio prompt = 21;
    */
   prompt?: ReferenceAudio | undefined;
+
+  /**
+   * As in SynthesizeRequest: spell out numbers, dates, units... first; unset is the engine's default.
+   *
+   * @generated from field: optional bool normalize = 30;
+   */
+  normalize?: boolean | undefined;
 };
 
 /**
@@ -550,6 +582,49 @@ export type Voice = Message<"voxbatch.tts.v1.Voice"> & {
    * @generated from field: int32 sample_rate_hz = 4;
    */
   sampleRateHz: number;
+
+  /**
+   * The languages the voice speaks, as BCP-47 codes (en, zh, ...). Text mostly in a script none
+   * of them is written in is refused with INVALID_ARGUMENT.
+   *
+   * @generated from field: repeated string languages = 30;
+   */
+  languages: string[];
+
+  /**
+   * Built into the engine, or saved with CreateVoice.
+   *
+   * @generated from field: voxbatch.tts.v1.VoiceKind kind = 31;
+   */
+  kind: VoiceKind;
+
+  /**
+   * When a saved voice was created, in seconds since the Unix epoch (0 for built-in voices).
+   *
+   * @generated from field: double create_time_unix_seconds = 32;
+   */
+  createTimeUnixSeconds: number;
+
+  /**
+   * What the saved voice's reference clip says.
+   *
+   * @generated from field: string transcript = 33;
+   */
+  transcript: string;
+
+  /**
+   * Default instructions of a saved voice, for engines that take instructions.
+   *
+   * @generated from field: string instructions = 34;
+   */
+  instructions: string;
+
+  /**
+   * Length of the saved voice's reference clip, in seconds.
+   *
+   * @generated from field: double reference_seconds = 35;
+   */
+  referenceSeconds: number;
 };
 
 /**
@@ -558,6 +633,170 @@ export type Voice = Message<"voxbatch.tts.v1.Voice"> & {
  */
 export const VoiceSchema: GenMessage<Voice> = /*@__PURE__*/
   messageDesc(file_voxbatch_tts_v1_tts, 8);
+
+/**
+ * Request of CreateVoice.
+ *
+ * @generated from message voxbatch.tts.v1.CreateVoiceRequest
+ */
+export type CreateVoiceRequest = Message<"voxbatch.tts.v1.CreateVoiceRequest"> & {
+  /**
+   * 1 to 64 characters: lower-case letters, digits, '-', '_' and '.', starting with a letter or
+   * digit (such as narrator-anna). Must not be a built-in voice's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * A short description for people.
+   *
+   * @generated from field: string description = 2;
+   */
+  description: string;
+
+  /**
+   * The recording to clone and what it says (the transcript is needed by VoxCPM).
+   *
+   * @generated from field: voxbatch.tts.v1.ReferenceAudio reference = 3;
+   */
+  reference?: ReferenceAudio | undefined;
+
+  /**
+   * The languages the voice will speak (BCP-47 codes); empty means every language the engine
+   * speaks.
+   *
+   * @generated from field: repeated string languages = 4;
+   */
+  languages: string[];
+
+  /**
+   * Default instructions, for engines that take instructions; empty for none.
+   *
+   * @generated from field: string instructions = 5;
+   */
+  instructions: string;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.CreateVoiceRequest.
+ * Use `create(CreateVoiceRequestSchema)` to create a new message.
+ */
+export const CreateVoiceRequestSchema: GenMessage<CreateVoiceRequest> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 9);
+
+/**
+ * Response of CreateVoice.
+ *
+ * @generated from message voxbatch.tts.v1.CreateVoiceResponse
+ */
+export type CreateVoiceResponse = Message<"voxbatch.tts.v1.CreateVoiceResponse"> & {
+  /**
+   * The voice as saved.
+   *
+   * @generated from field: voxbatch.tts.v1.Voice voice = 1;
+   */
+  voice?: Voice | undefined;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.CreateVoiceResponse.
+ * Use `create(CreateVoiceResponseSchema)` to create a new message.
+ */
+export const CreateVoiceResponseSchema: GenMessage<CreateVoiceResponse> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 10);
+
+/**
+ * Request of GetVoice.
+ *
+ * @generated from message voxbatch.tts.v1.GetVoiceRequest
+ */
+export type GetVoiceRequest = Message<"voxbatch.tts.v1.GetVoiceRequest"> & {
+  /**
+   * The voice's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Also return the saved voice's reference clip, as it was uploaded.
+   *
+   * @generated from field: bool include_audio = 2;
+   */
+  includeAudio: boolean;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.GetVoiceRequest.
+ * Use `create(GetVoiceRequestSchema)` to create a new message.
+ */
+export const GetVoiceRequestSchema: GenMessage<GetVoiceRequest> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 11);
+
+/**
+ * Response of GetVoice.
+ *
+ * @generated from message voxbatch.tts.v1.GetVoiceResponse
+ */
+export type GetVoiceResponse = Message<"voxbatch.tts.v1.GetVoiceResponse"> & {
+  /**
+   * The voice.
+   *
+   * @generated from field: voxbatch.tts.v1.Voice voice = 1;
+   */
+  voice?: Voice | undefined;
+
+  /**
+   * The reference clip as uploaded (when include_audio was set and the voice is a saved one).
+   *
+   * @generated from field: bytes reference_audio = 2;
+   */
+  referenceAudio: Uint8Array;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.GetVoiceResponse.
+ * Use `create(GetVoiceResponseSchema)` to create a new message.
+ */
+export const GetVoiceResponseSchema: GenMessage<GetVoiceResponse> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 12);
+
+/**
+ * Request of DeleteVoice.
+ *
+ * @generated from message voxbatch.tts.v1.DeleteVoiceRequest
+ */
+export type DeleteVoiceRequest = Message<"voxbatch.tts.v1.DeleteVoiceRequest"> & {
+  /**
+   * The saved voice's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.DeleteVoiceRequest.
+ * Use `create(DeleteVoiceRequestSchema)` to create a new message.
+ */
+export const DeleteVoiceRequestSchema: GenMessage<DeleteVoiceRequest> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 13);
+
+/**
+ * Response of DeleteVoice.
+ *
+ * @generated from message voxbatch.tts.v1.DeleteVoiceResponse
+ */
+export type DeleteVoiceResponse = Message<"voxbatch.tts.v1.DeleteVoiceResponse"> & {
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.DeleteVoiceResponse.
+ * Use `create(DeleteVoiceResponseSchema)` to create a new message.
+ */
+export const DeleteVoiceResponseSchema: GenMessage<DeleteVoiceResponse> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 14);
 
 /**
  * Response of ListVoices.
@@ -585,7 +824,7 @@ export type ListVoicesResponse = Message<"voxbatch.tts.v1.ListVoicesResponse"> &
  * Use `create(ListVoicesResponseSchema)` to create a new message.
  */
 export const ListVoicesResponseSchema: GenMessage<ListVoicesResponse> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 9);
+  messageDesc(file_voxbatch_tts_v1_tts, 15);
 
 /**
  * Request of GetServerInfo.
@@ -600,7 +839,7 @@ export type GetServerInfoRequest = Message<"voxbatch.tts.v1.GetServerInfoRequest
  * Use `create(GetServerInfoRequestSchema)` to create a new message.
  */
 export const GetServerInfoRequestSchema: GenMessage<GetServerInfoRequest> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 10);
+  messageDesc(file_voxbatch_tts_v1_tts, 16);
 
 /**
  * Range and default of one engine parameter.
@@ -649,7 +888,7 @@ export type ParameterSpec = Message<"voxbatch.tts.v1.ParameterSpec"> & {
  * Use `create(ParameterSpecSchema)` to create a new message.
  */
 export const ParameterSpecSchema: GenMessage<ParameterSpec> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 11);
+  messageDesc(file_voxbatch_tts_v1_tts, 17);
 
 /**
  * The dynamic batcher's settings.
@@ -698,7 +937,7 @@ export type BatchingInfo = Message<"voxbatch.tts.v1.BatchingInfo"> & {
  * Use `create(BatchingInfoSchema)` to create a new message.
  */
 export const BatchingInfoSchema: GenMessage<BatchingInfo> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 12);
+  messageDesc(file_voxbatch_tts_v1_tts, 18);
 
 /**
  * Response of GetServerInfo.
@@ -825,6 +1064,34 @@ export type GetServerInfoResponse = Message<"voxbatch.tts.v1.GetServerInfoRespon
    * @generated from field: bool supports_isolated_reference = 21;
    */
   supportsIsolatedReference: boolean;
+
+  /**
+   * Where saved voices live: "folder" (this server's --voices-dir) or "redis" (shared by replicas).
+   *
+   * @generated from field: string voice_store = 50;
+   */
+  voiceStore: string;
+
+  /**
+   * Most saved voices the store accepts; more are refused with RESOURCE_EXHAUSTED.
+   *
+   * @generated from field: int32 max_saved_voices = 51;
+   */
+  maxSavedVoices: number;
+
+  /**
+   * Whether text is normalised when a request leaves `normalize` unset.
+   *
+   * @generated from field: bool normalize_default = 52;
+   */
+  normalizeDefault: boolean;
+
+  /**
+   * Largest accepted reference clip of a saved voice, in bytes.
+   *
+   * @generated from field: int64 max_voice_clip_bytes = 53;
+   */
+  maxVoiceClipBytes: bigint;
 };
 
 /**
@@ -832,7 +1099,7 @@ export type GetServerInfoResponse = Message<"voxbatch.tts.v1.GetServerInfoRespon
  * Use `create(GetServerInfoResponseSchema)` to create a new message.
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 13);
+  messageDesc(file_voxbatch_tts_v1_tts, 19);
 
 /**
  * One batch the engine ran.
@@ -867,7 +1134,7 @@ export type BatchRecord = Message<"voxbatch.tts.v1.BatchRecord"> & {
  * Use `create(BatchRecordSchema)` to create a new message.
  */
 export const BatchRecordSchema: GenMessage<BatchRecord> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 14);
+  messageDesc(file_voxbatch_tts_v1_tts, 20);
 
 /**
  * One request the server answered successfully.
@@ -916,7 +1183,7 @@ export type RequestRecord = Message<"voxbatch.tts.v1.RequestRecord"> & {
  * Use `create(RequestRecordSchema)` to create a new message.
  */
 export const RequestRecordSchema: GenMessage<RequestRecord> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 15);
+  messageDesc(file_voxbatch_tts_v1_tts, 21);
 
 /**
  * Request of CreateSpeech, with the fields and JSON names of OpenAI's speech request. JSON fields
@@ -986,7 +1253,7 @@ export type CreateSpeechRequest = Message<"voxbatch.tts.v1.CreateSpeechRequest">
  * Use `create(CreateSpeechRequestSchema)` to create a new message.
  */
 export const CreateSpeechRequestSchema: GenMessage<CreateSpeechRequest> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 16);
+  messageDesc(file_voxbatch_tts_v1_tts, 22);
 
 /**
  * Container or sample format of returned audio.
@@ -1078,6 +1345,40 @@ export const PrioritySchema: GenEnum<Priority> = /*@__PURE__*/
   enumDesc(file_voxbatch_tts_v1_tts, 1);
 
 /**
+ * Where a voice comes from.
+ *
+ * @generated from enum voxbatch.tts.v1.VoiceKind
+ */
+export enum VoiceKind {
+  /**
+   * Not set.
+   *
+   * @generated from enum value: VOICE_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Part of the engine (Piper's joe, VoxCPM's own voice).
+   *
+   * @generated from enum value: VOICE_KIND_BUILT_IN = 1;
+   */
+  BUILT_IN = 1,
+
+  /**
+   * Saved with CreateVoice: a cloned voice with its reference clip and encoded prompt.
+   *
+   * @generated from enum value: VOICE_KIND_SAVED = 2;
+   */
+  SAVED = 2,
+}
+
+/**
+ * Describes the enum voxbatch.tts.v1.VoiceKind.
+ */
+export const VoiceKindSchema: GenEnum<VoiceKind> = /*@__PURE__*/
+  enumDesc(file_voxbatch_tts_v1_tts, 2);
+
+/**
  * Text-to-speech synthesis. Every RPC is also served as REST through Envoy's gRPC-JSON
  * transcoder, using the google.api.http annotations below.
  *
@@ -1108,7 +1409,7 @@ export const TtsService: GenService<{
     output: typeof StreamSynthesizeResponseSchema;
   },
   /**
-   * Lists the voices of the engine this server runs.
+   * Lists the voices: the engine's built-in ones and the saved ones, with their languages.
    *
    * @generated from rpc voxbatch.tts.v1.TtsService.ListVoices
    */
@@ -1116,6 +1417,41 @@ export const TtsService: GenService<{
     methodKind: "unary";
     input: typeof ListVoicesRequestSchema;
     output: typeof ListVoicesResponseSchema;
+  },
+  /**
+   * Saves a voice for cloning by name: validates the reference clip once, has the engine encode
+   * its prompt once, and stores clip, metadata and encoded prompt (in the server's voice folder,
+   * or in Redis shared by replicas). Afterwards any request names it in `voice`.
+   * ALREADY_EXISTS when the name is taken, FAILED_PRECONDITION when the engine cannot clone,
+   * RESOURCE_EXHAUSTED when the store is full or the clip too large.
+   *
+   * @generated from rpc voxbatch.tts.v1.TtsService.CreateVoice
+   */
+  createVoice: {
+    methodKind: "unary";
+    input: typeof CreateVoiceRequestSchema;
+    output: typeof CreateVoiceResponseSchema;
+  },
+  /**
+   * One voice, built-in or saved, optionally with its reference clip. NOT_FOUND when unknown.
+   *
+   * @generated from rpc voxbatch.tts.v1.TtsService.GetVoice
+   */
+  getVoice: {
+    methodKind: "unary";
+    input: typeof GetVoiceRequestSchema;
+    output: typeof GetVoiceResponseSchema;
+  },
+  /**
+   * Deletes a saved voice. Work already queued with it still finishes. NOT_FOUND when unknown;
+   * built-in voices cannot be deleted (FAILED_PRECONDITION).
+   *
+   * @generated from rpc voxbatch.tts.v1.TtsService.DeleteVoice
+   */
+  deleteVoice: {
+    methodKind: "unary";
+    input: typeof DeleteVoiceRequestSchema;
+    output: typeof DeleteVoiceResponseSchema;
   },
   /**
    * Describes the server: engine, model, native sample rate, parameters, batching settings and

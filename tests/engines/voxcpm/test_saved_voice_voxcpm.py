@@ -1,0 +1,32 @@
+"""A saved voice on the VoxCPM engine (tiny random model): the prompt is encoded once, when the
+voice is saved; a request by name encodes nothing and sounds exactly like sending the clip."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.server import ServerThread
+from voxbatch import Client, Encoding, Reference
+
+from .test_server_voxcpm import wav_bytes
+from .conftest import prompt_audio
+
+
+@pytest.fixture
+def server(tiny_engine, tmp_path):
+    with ServerThread(tiny_engine, cache_mb=0, voices_dir=tmp_path) as server:
+        yield server
+
+
+def test_a_request_by_voice_name_encodes_nothing_and_matches_the_clip(server, tiny_engine):
+    reference = Reference(wav_bytes(prompt_audio()[::2], 22050), "A tone sweeps.")
+    options = dict(seed=4, inference_steps=2, encoding=Encoding.PCM_S16LE)
+    with Client(server.target) as client:
+        voice = client.create_voice("tone-sweep", reference)
+        assert list(voice.languages) == ["zh", "en"]
+        tiny_engine._prompts.clear()  # so that the by-name request cannot lean on the encoder's cache
+        by_name = client.synthesize("Hi there.", voice="tone-sweep", **options)
+        by_clip = client.synthesize("Hi there.", reference=reference, **options)
+    assert not by_name.timings.prompt_encoded and by_name.timings.prompt_encode_seconds == 0
+    assert by_clip.timings.prompt_encoded and by_clip.timings.prompt_encode_seconds > 0
+    assert by_name.data == by_clip.data
