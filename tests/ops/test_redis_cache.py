@@ -16,16 +16,8 @@ from voxbatch import Client
 from voxbatch_server.cache_redis import KEY_PREFIX, RETRY_AFTER_S, pack, unpack
 from voxbatch_server.domain import EngineAudio
 
-from .support import RedisServer, free_port, parse_metrics, wait_until
+from .support import free_port, parse_metrics, wait_until
 
-
-@pytest.fixture
-def redis_server():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_packed_audio_round_trips_exactly():

@@ -18,18 +18,10 @@ from voxbatch import Client, Reference
 from voxbatch.errors import AlreadyExistsError, NotFoundError, UnavailableError
 from voxbatch_server.voices.redis_store import INDEX_KEY, KEY_PREFIX
 
-from .support import Envoy, RedisServer, Replica, wait_until
+from .support import Envoy, Replica, wait_until
 
 ANNA = Reference(clip(), "A tone sweeps up and down.")
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def test_two_servers_share_voices_through_redis(redis_server):
