@@ -17,3 +17,15 @@ def piper_server(piper_engine):
 
     with ServerThread(piper_engine, cache_mb=64) as server:
         yield server
+
+
+@pytest.fixture
+def redis_server():
+    """A fresh redis-server on a free loopback port (tests/ops/support.py), stopped after the test."""
+    from tests.ops.support import RedisServer
+
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -13,7 +13,6 @@ import pytest
 from voxbatch.tts.v1 import tts_pb2 as pb
 from voxbatch.tts.v1 import tts_pb2_grpc
 
-from tests.ops.test_redis_cache import redis_server  # noqa: F401 - the fixture: redis-server on a free port
 from tests.support.engines import ToneEngine
 from tests.support.net import wait_until
 from tests.support.security import add_key
