@@ -13,7 +13,7 @@ from voxbatch import Client
 @pytest.fixture(scope="module")
 def default_server():
     """The default settings: 5000 characters, a queue of 256 work items of up to 200 characters."""
-    engine = ToneEngine()
+    engine = ToneEngine(languages=("zh", "en"))  # the text is Chinese
     with ServerThread(engine, cache_mb=0) as server:
         yield server, engine
 

@@ -36,6 +36,7 @@ class ToneEngine(Engine):
         cloning: bool = False,
         prepare_delay_s: float = 0.0,
         voice_design: bool = False,
+        languages: tuple[str, ...] = ("en",),
     ) -> None:
         self.delay_s = delay_s
         self.fail_on = fail_on
@@ -52,7 +53,7 @@ class ToneEngine(Engine):
             name="tone",
             model="tone-test",
             native_sample_rate=RATE,
-            voices=(Voice("tone", "en-US", "test tone", RATE), Voice("low", "en-US", "lower tone", RATE)),
+            voices=(Voice("tone", "en-US", "test tone", RATE, languages), Voice("low", "en-US", "lower tone", RATE, languages)),
             default_voice="tone",
             parameters=(ParameterSpec("speaking_rate", 0.5, 2.0, 1.0, "duration scale"),),
             supports_cloning=cloning or voice_design,

@@ -116,7 +116,7 @@ def test_deleting_a_voice_does_not_break_work_queued_with_it(tmp_path):
             first = pool.submit(client.synthesize, "Holds the engine.")
             wait_until(lambda: server.batcher.running_batches == 1, 10, "the first batch to start")
             queued = pool.submit(client.synthesize, "Queued with the voice. Two sentences.", voice="fleeting")
-            wait_until(lambda: server.batcher.queue_depth == 2, 10, "the saved voice's work to queue")
+            wait_until(lambda: server.batcher.queue_depth >= 1, 10, "the saved voice's work to queue")
             client.delete_voice("fleeting")
             gate.set()
             assert first.result(30).duration_seconds > 0
