@@ -33,6 +33,7 @@ MODES = ("unary", "stream")
 LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256)
+SLACK_BUCKETS = (0.0, 0.1, 0.2, 0.32, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MEMORY_SHARE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 EXEMPLAR_ID_CHARS = 64  # exemplar labels may hold 128 characters in all
 
@@ -70,6 +71,22 @@ class Metrics:
             "Each batch's estimated peak memory as a share of the memory budget.",
             buckets=MEMORY_SHARE_BUCKETS, registry=r,
         )
+        # -- the scheduler (issue 10): streams as listeners hear them, rows per step --------------
+        self.streams = Counter(
+            "voxbatch_streams", "Finished streams: viable (no chunk late for playback) or stalled (at least one).",
+            ["outcome"], registry=r,
+        )
+        self.final_slack = Histogram(
+            "voxbatch_stream_final_slack_seconds",
+            "Audio a stream still had buffered at its last chunk (negative would mean it ended late).",
+            buckets=SLACK_BUCKETS, registry=r,
+        )
+        self.step_rows = Histogram(
+            "voxbatch_step_rows", "Rows each generation step computed (a whole-batch engine's batch counts as one step).",
+            buckets=BATCH_SIZE_BUCKETS, registry=r,
+        )
+        for outcome in ("viable", "stalled"):
+            self.streams.labels(outcome)
         for rpc in RPCS:  # so that dashboards show zeros rather than gaps before the first call
             self.requests.labels(rpc, "OK")
         for mode in MODES:
@@ -96,6 +113,12 @@ class Metrics:
         exemplar = {"request_id": record.request_id[:EXEMPLAR_ID_CHARS]} if record.request_id else None
         self.latency.labels(mode).observe(record.total_s, exemplar)
         self.first_audio.labels(mode).observe(record.first_audio_s, exemplar)
+        if record.streamed:
+            self.streams.labels("stalled" if record.stalls else "viable").inc()
+            self.final_slack.observe(record.final_slack_s)
+
+    def step_ran(self, rows: int, seconds: float) -> None:
+        self.step_rows.observe(rows)
 
     # -- the HTTP endpoint ----------------------------------------------------------------------
 
@@ -190,6 +213,7 @@ class _StateCollector(Collector):
         )
         for name, help_text, value in counters:
             yield CounterMetricFamily(name, help_text, value=value)
+        yield from _scheduler_metrics(b)
         # Without a cache the series stay, at zero with backend "off", so dashboards show no gaps.
         cache_stats = self._cache.stats if self._cache is not None else CacheStats()
         backend = [self._cache.backend if self._cache is not None else "off"]
@@ -201,3 +225,25 @@ class _StateCollector(Collector):
             family = CounterMetricFamily(name, help_text, labels=["backend"])
             family.add_metric(backend, value)
             yield family
+
+
+def _scheduler_metrics(batcher: Batcher) -> Iterator[Metric]:
+    """The scheduler's decisions and its fitted costs (read at scrape time)."""
+    report = batcher.scheduler_report()
+    for name, help_text, value in (
+        ("voxbatch_scheduler_rows_admitted", "Rows admitted into running batches between steps.", report.rows_admitted),
+        ("voxbatch_scheduler_held_back", "Times waiting rows were held back to keep running streams ahead of playback.",
+         report.held_back),
+        ("voxbatch_caller_cap_rejections", "Requests refused because their caller had its cap of queued work.",
+         report.refused_caller_cap),
+    ):
+        yield CounterMetricFamily(name, help_text, value=value)
+    cost = GaugeMetricFamily("voxbatch_step_cost_seconds", "The scheduler's fitted cost of one step, by rows.", labels=["rows"])
+    for point in report.step_costs:
+        cost.add_metric([str(point.rows)], point.seconds)
+    yield cost
+    for name, help_text, value in (
+        ("voxbatch_prefill_cost_seconds", "Fitted seconds a joining row's prefill adds to the step it joins.", report.prefill_s),
+        ("voxbatch_finish_cost_seconds", "Fitted seconds finishing a row adds to its last step.", report.finish_s),
+    ):
+        yield GaugeMetricFamily(name, help_text, value=value)

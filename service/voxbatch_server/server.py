@@ -144,6 +144,7 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     synthesizer = Synthesizer(engine, batcher, settings, cache, voices)
     metrics = Metrics(batcher, cache, engine.info, __version__)
     batcher.on_batch = metrics.batch_ran
+    batcher.on_step = metrics.step_ran
     synthesizer.on_request = metrics.request_finished
 
     quotas = make_quotas(settings) if keys is not None else None

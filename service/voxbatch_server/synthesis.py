@@ -9,7 +9,7 @@ import logging
 import math
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -92,6 +92,7 @@ class RequestRecord:
     first_audio_s: float
     request_id: str = ""
     stalls: int = 0  # streams: times the listener's playback ran dry
+    final_slack_s: float = 0.0  # streams: audio still buffered at the last chunk
 
 
 @dataclass
@@ -130,6 +131,7 @@ class Synthesizer:
         self.cache = cache
         self._specs = {spec.name: spec for spec in engine.info.parameters}
         self.recent: deque[RequestRecord] = deque(maxlen=1000)
+        self.streams: Counter[str] = Counter()  # finished streams: "viable" (no stall) or "stalled"
         self.on_request: Callable[[RequestRecord], None] | None = None  # metrics hook, per finished request
 
     # -- public API -------------------------------------------------------------------------
@@ -213,7 +215,8 @@ class Synthesizer:
                         sequence += 1
                 total = _played(_timings(jobs, plan), playback)
                 self._finished(RequestRecord(
-                    time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id, total.stalls
+                    time.time(), total.total_s, total.queue_wait_s, True, first_audio_s, plan.request_id, total.stalls,
+                    total.final_slack_s,
                 ))
                 log.info(
                     "streamed %d work items in %d chunks, %.2f s of audio, first audio after %.3fs, total %.3fs; "
@@ -421,6 +424,8 @@ class Synthesizer:
 
     def _finished(self, record: RequestRecord) -> None:
         self.recent.append(record)
+        if record.streamed:
+            self.streams["stalled" if record.stalls else "viable"] += 1
         if self.on_request is not None:
             self.on_request(record)
 

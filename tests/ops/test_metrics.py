@@ -64,6 +64,12 @@ def test_requests_are_counted_by_rpc_and_status(metered):
     assert after["voxbatch_queue_depth"] == 0 and after["voxbatch_running_batches"] == 0
     assert after["voxbatch_memory_budget_bytes"] == 2048 << 20 and after["voxbatch_memory_estimated_bytes"] == 0
     assert after['voxbatch_build_info{engine="piper",model="en_US-joe-medium",version="0.1.0"}'] == 1
+    # The scheduler: the stream finished (viable on an idle server), steps were counted, and the
+    # fitted cost of one step is exported once measured.
+    assert gained('voxbatch_streams_total{outcome="viable"}') + gained('voxbatch_streams_total{outcome="stalled"}') == 1
+    assert gained("voxbatch_stream_final_slack_seconds_count") == 1
+    assert gained("voxbatch_step_rows_count") == gained("voxbatch_batches_total")  # Piper: a batch is its step
+    assert after['voxbatch_step_cost_seconds{rows="1"}'] > 0
 
 
 def test_request_ids_do_not_add_series_and_appear_only_as_exemplars(metered):
@@ -168,7 +174,8 @@ def test_dashboard_queries_only_metrics_a_running_server_exports(metered):
                    "voxbatch_request_duration_seconds_bucket", "voxbatch_time_to_first_audio_seconds_bucket",
                    "voxbatch_batch_size_sum", "voxbatch_queue_depth", "voxbatch_memory_estimated_bytes",
                    "voxbatch_memory_budget_bytes", "voxbatch_batches_split_for_memory_total", "voxbatch_oom_retries_total",
-                   "voxbatch_cache_hits_total"):
+                   "voxbatch_cache_hits_total", "voxbatch_streams_total", "voxbatch_scheduler_held_back_total",
+                   "voxbatch_step_rows_bucket", "voxbatch_step_cost_seconds"):
         assert wanted in queried, wanted
 
 

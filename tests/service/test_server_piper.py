@@ -76,6 +76,11 @@ def test_stream_returns_ordered_chunks_that_join_into_one_file(piper_server, enc
     ]
     offsets = [c.audio_offset_seconds for c in chunks]
     assert offsets == sorted(offsets) and offsets[0] == 0
+    # An idle server keeps the listener ahead: no stall, and the second sentence came while the
+    # first was still playing.
+    assert chunks[-1].timings.stalls == 0 and chunks[-1].timings.stalled_seconds == 0
+    last = chunks[-1]
+    assert last.duration_seconds < last.timings.final_slack_seconds <= last.audio_offset_seconds + last.duration_seconds
     whole = voxbatch.join_chunks(chunks)
     samples = whole.to_numpy()
     assert len(samples) / whole.sample_rate == pytest.approx(whole.duration_seconds, abs=0.15)
@@ -102,6 +107,12 @@ def test_voices_and_server_info_describe_the_engine(piper_server):
     assert info.max_text_chars == 5000 and info.queue_depth == 0
     assert info.recent_batches and all(b.size >= 1 and b.compute_seconds > 0 for b in info.recent_batches)
     assert info.recent_requests and info.recent_requests[-1].total_seconds > 0
+    b = info.batching
+    assert (b.scheduler, b.stream_margin_ms, b.window_mode, b.max_queued_per_caller) == ("streaming", 320, "adaptive", 64)
+    # The scheduler's fitted cost of a step (for Piper, a batch) against rows, measured at least once.
+    assert [c.rows for c in info.step_costs] == list(range(1, 9))
+    assert all(c.seconds > 0 for c in info.step_costs) and sum(c.samples for c in info.step_costs) >= 1
+    assert info.recent_steps and all(s.rows >= 1 and s.seconds > 0 for s in info.recent_steps)
 
 
 def test_health_and_reflection_are_served(piper_server):

@@ -53,7 +53,7 @@ class SimEngine:
         rows = [[w, 0] for w in payloads]
         joined = len(rows)
         while True:
-            session.admit(0)  # a round trip through the loop: emits so far are processed
+            session._batcher.call_in_loop_and_wait(lambda: None)  # the loop has taken in every emit so far
             self.arrivals(self.clock.t)
             active = [i for i, (w, done) in enumerate(rows) if done < w.steps and not session.cancelled(i)]
             if len(active) < self.max_rows:

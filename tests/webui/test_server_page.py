@@ -40,6 +40,8 @@ async def test_engine_and_batching_settings_are_shown(user, held_server):
     assert one(user, "value-workers").text == "1"
     assert one(user, "value-parameters").text == "speaking_rate"
     assert one(user, "value-cloning").text == "no"
+    assert one(user, "value-scheduler").text == "streaming-aware, 320 ms margin"
+    assert one(user, "value-per_caller").text == "64 sentences"
     await see(user, f"Speech server at {held_server.target}")
 
 
@@ -64,6 +66,12 @@ async def test_queue_depth_and_charts_follow_the_traffic_while_the_page_is_open(
         await wait_until(lambda: len(latency.options["series"][0]["data"]) >= 6, "the requests' latencies are charted")
         sizes = [size for _, size in batches.options["series"][0]["data"]]
         assert max(sizes) > 1  # waiting requests were batched together, and the chart shows it
+        # The scheduler's fitted cost per step (a batch, for this engine) against rows: the row
+        # counts that ran are measured points, the others extrapolated from them.
+        costs = one(user, "cost-chart")
+        await wait_until(lambda: costs.options["series"][1]["data"], "the measured step costs are charted")
+        measured = {rows for rows, _ in costs.options["series"][1]["data"]}
+        assert measured <= set(sizes) | {1} and len(costs.options["series"][0]["data"]) == 4
     finally:
         gate.set()
         pool.shutdown(wait=True)

@@ -54,3 +54,28 @@ def latencies(requests: Iterable[Any], now: float, window_s: float) -> dict[str,
             series("Queue wait", [at(r, r.queue_wait_seconds) for r in recent], "#fb8c00"),
         ],
     }
+
+
+def step_costs(costs: Iterable[Any]) -> dict[str, Any]:
+    """The scheduler's fitted seconds per step against rows: measured points solid, extrapolated
+    ones hollow (no step of that many rows ran yet)."""
+    points = list(costs)
+
+    def data(measured: bool) -> list[list[float]]:
+        return [[c.rows, round(c.seconds * 1000, 2)] for c in points if (c.samples > 0) == measured]
+
+    return {
+        **_BASE,
+        "legend": {"top": 0, "itemGap": 12, "textStyle": {"fontSize": 11}},
+        "tooltip": {"trigger": "item"},
+        "xAxis": {"type": "value", "name": "rows", "nameLocation": "middle", "nameGap": 24, "minInterval": 1, "min": 0,
+                  "max": max((c.rows for c in points), default=8)},
+        "yAxis": {"type": "value", "min": 0, "axisLabel": {"formatter": "{value} ms"}},
+        "series": [
+            {"name": "Fitted line", "type": "line", "data": [[c.rows, round(c.seconds * 1000, 2)] for c in points],
+             "showSymbol": False, "lineStyle": {"width": 1, "type": "dashed"}, "itemStyle": {"color": "#9e9e9e"}},
+            {"name": "Measured", "type": "scatter", "data": data(True), "symbolSize": 9, "itemStyle": {"color": "#3949ab"}},
+            {"name": "Extrapolated", "type": "scatter", "data": data(False), "symbolSize": 9,
+             "itemStyle": {"color": "#ffffff", "borderColor": "#3949ab", "borderWidth": 1.5}},
+        ],
+    }

@@ -22,12 +22,18 @@ class Timings:
     cache_hit: bool
     prompt_encoded: bool = False  # the server encoded reference audio for this request
     prompt_encode_seconds: float = 0.0
+    # Streams, as a listener playing from the first chunk hears them (up to this chunk): times a
+    # chunk came after the audio before it had played, seconds waited for late chunks, and audio
+    # still buffered when the latest chunk with audio was sent.
+    stalls: int = 0
+    stalled_seconds: float = 0.0
+    final_slack_seconds: float = 0.0
 
     @classmethod
     def from_pb(cls, t: pb.SynthesisTimings) -> Timings:
         return cls(
             t.queue_wait_seconds, t.batch_size, t.compute_seconds, t.total_seconds, t.cache_hit,
-            t.prompt_encoded, t.prompt_encode_seconds,
+            t.prompt_encoded, t.prompt_encode_seconds, t.stalls, t.stalled_seconds, t.final_slack_seconds,
         )
 
 

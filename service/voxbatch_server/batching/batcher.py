@@ -32,7 +32,7 @@ from .fairshare import FairShare
 from .playback import RequestTrack, RowProgress
 from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
 from .session import BatchRunner, BatchSession, Ticket, describe, reject, resolve
-from .stats import BatcherStats, BatchReport
+from .stats import BatcherStats, BatchReport, SchedulerReport
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,7 @@ class Batcher:
         self.scheduling = Scheduling(limits, self.costs, clock)
         self.fair = FairShare(limits.per_caller_cap)
         self.on_batch: Callable[[BatchReport], None] | None = None  # metrics hook, called in a worker thread
+        self.on_step: Callable[[int, float], None] | None = None  # (rows, seconds) of each step, likewise
         self._queue: list[Pending] = []
         self._seq = itertools.count()
         self._batch_ids = itertools.count(1)
@@ -136,6 +137,24 @@ class Batcher:
         finally:
             admission.open = False
             self._admissions -= 1
+
+    def step_ran(self, rows: int, seconds: float) -> None:
+        self.stats.steps.append((time.time(), rows, seconds))
+        if self.on_step is not None:
+            self.on_step(rows, seconds)
+
+    def scheduler_report(self) -> SchedulerReport:
+        key = self.costs.busiest_key()
+        known = key is not None
+        return SchedulerReport(
+            rows_admitted=self.scheduling.decisions["admitted"],
+            held_back=self.scheduling.decisions["held_back"],
+            refused_caller_cap=sum(self.fair.refused.values()),
+            step_costs=tuple(self.costs.curve(key, self.limits.max_batch_size)) if known else (),
+            prefill_s=self.costs.prefill_s(key, 1) if known else 0.0,
+            finish_s=self.costs.finish_s(key, 1) if known else 0.0,
+            audio_per_step_s=self.costs.audio_per_step(key) if known else 0.0,
+        )
 
     @property
     def queue_depth(self) -> int:
@@ -339,6 +358,7 @@ class Batcher:
         if session.steps == 0:  # a whole-batch engine: the batch is its step
             self.scheduling.stepwise = False
             self.costs.observe_step(session.items[0].key, size, elapsed)
+            self.step_ran(size, elapsed)
         self.stats.batches += 1
         self.stats.items_run += size
         self.stats.recent.append((time.time(), size, elapsed))

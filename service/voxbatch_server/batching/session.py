@@ -70,6 +70,7 @@ class BatchSession:
         costs = self._batcher.costs
         self._batcher.scheduling.stepwise = True
         costs.observe_step(key, rows, seconds)
+        self._batcher.step_ran(rows, seconds)
         if joined:
             costs.observe_prefill(key, joined, joined_s)
         if left:

@@ -57,3 +57,17 @@ class BatcherStats:
     cancelled: int = 0
     rejected_full: int = 0
     recent: deque = field(default_factory=lambda: deque(maxlen=1000))  # (end time, size, seconds)
+    steps: deque = field(default_factory=lambda: deque(maxlen=2000))  # (end time, rows, seconds) of each step
+
+
+@dataclass(frozen=True)
+class SchedulerReport:
+    """What the scheduler learned and decided, for server info, the metrics and the web UI."""
+
+    rows_admitted: int
+    held_back: int
+    refused_caller_cap: int
+    step_costs: tuple  # CostPoint per row count, for the batch key run most (empty before any step)
+    prefill_s: float  # one joining row
+    finish_s: float  # one finishing row
+    audio_per_step_s: float

@@ -80,6 +80,9 @@ def timings_pb(t) -> pb.SynthesisTimings:
         cache_hit=t.cache_hit,
         prompt_encoded=t.prompt_encoded,
         prompt_encode_seconds=t.prompt_encode_s,
+        stalls=t.stalls,
+        stalled_seconds=t.stalled_s,
+        final_slack_seconds=t.final_slack_s,
     )
 
 
@@ -148,8 +151,10 @@ def create_voice_request(msg: pb.CreateVoiceRequest) -> dict:
 
 
 def server_info_response(
-    *, version, info, settings, limits, queue_depth, running, min_rate, max_rate, batches=(), requests=(), voice_store=""
+    *, version, info, settings, limits, queue_depth, running, min_rate, max_rate, batches=(), requests=(), voice_store="",
+    steps=(), scheduler=None, streams=(0, 0),
 ) -> pb.GetServerInfoResponse:
+    """`scheduler`: the batcher's SchedulerReport; `streams`: (viable, stalled) streams so far."""
     return pb.GetServerInfoResponse(
         server_version=version,
         engine=info.name,
@@ -174,7 +179,15 @@ def server_info_response(
             max_queue_size=settings.max_queue_size,
             memory_budget_bytes=limits.memory_budget_bytes,
             workers=limits.workers,
+            scheduler=limits.scheduler,
+            stream_margin_ms=round(limits.margin_s * 1000),
+            window_mode=limits.window_mode,
+            max_queued_per_caller=limits.per_caller_cap,
         ),
+        recent_steps=[pb.StepRecord(end_time_unix_seconds=end, rows=rows, seconds=sec) for end, rows, sec in steps],
+        step_costs=[pb.StepCost(rows=p.rows, seconds=p.seconds, samples=p.samples) for p in scheduler.step_costs]
+        if scheduler is not None else [],
+        scheduler=_scheduler_pb(scheduler, streams),
         queue_depth=queue_depth,
         running_batches=running,
         recent_batches=[
@@ -194,6 +207,16 @@ def server_info_response(
         max_saved_voices=settings.max_saved_voices,
         normalize_default=info.normalize_default,
         max_voice_clip_bytes=settings.max_voice_clip_mb << 20,
+    )
+
+
+def _scheduler_pb(report, streams) -> pb.SchedulerStats | None:
+    if report is None:
+        return None
+    return pb.SchedulerStats(
+        rows_admitted=report.rows_admitted, held_back=report.held_back, streams_viable=streams[0],
+        streams_stalled=streams[1], refused_caller_cap=report.refused_caller_cap, prefill_seconds=report.prefill_s,
+        finish_seconds=report.finish_s, audio_per_step_seconds=report.audio_per_step_s,
     )
 
 

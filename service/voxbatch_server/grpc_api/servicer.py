@@ -88,6 +88,9 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             batches=list(self._batcher.stats.recent),
             requests=list(self._synth.recent),
             voice_store=self._voices.store.backend,
+            steps=list(self._batcher.stats.steps),
+            scheduler=self._batcher.scheduler_report(),
+            streams=(self._synth.streams["viable"], self._synth.streams["stalled"]),
         )
 
     @status.unary

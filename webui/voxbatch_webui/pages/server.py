@@ -45,13 +45,19 @@ class ServerPage:
                             ("Formats", "formats"), ("Longest text", "max_text")))
             with section("Batching", "view_module").classes("md:col-span-1"):
                 self._rows((("Batch window", "window"), ("Largest batch", "max_batch"), ("Workers", "workers"),
-                            ("Memory budget", "memory")))
+                            ("Memory budget", "memory"), ("Scheduler", "scheduler"), ("Per-caller queue", "per_caller"),
+                            ("Streams", "streams")))
         minutes = f"{webui.settings.chart_minutes:g} minute{'s' if webui.settings.chart_minutes != 1 else ''}"
         with section(f"Batch sizes, last {minutes}", "bar_chart"):
             ui.label("Each bar is one batch the engine ran: how many sentences it spoke together.") \
                 .classes("text-caption text-grey-7")
             self.batch_chart = ui.echart(charts.batch_sizes([], time.time(), self.window_s, 8)) \
                 .classes("w-full h-64").mark("batch-chart")
+        with section("Cost of one step against rows", "show_chart"):
+            ui.label("What the scheduler has learned one generation step (for some engines, one batch) costs "
+                     "with that many rows; it admits rows only while streams stay ahead of playback.") \
+                .classes("text-caption text-grey-7")
+            self.cost_chart = ui.echart(charts.step_costs([])).classes("w-full h-64").mark("cost-chart")
         with section(f"Latency, last {minutes}", "timeline"):
             ui.label("Seconds per request, as people waited for it.").classes("text-caption text-grey-7")
             self.latency_chart = ui.echart(charts.latencies([], time.time(), self.window_s)) \
@@ -98,6 +104,9 @@ class ServerPage:
             "max_batch": f"{b.max_batch_size} sentences",
             "workers": str(b.workers),
             "memory": f"{b.memory_budget_bytes / (1 << 20):,.0f} MiB",
+            "scheduler": _scheduler_text(b),
+            "per_caller": f"{b.max_queued_per_caller} sentences" if b.max_queued_per_caller else "no cap",
+            "streams": f"{info.scheduler.streams_viable:,} on time, {info.scheduler.streams_stalled:,} stalled",
         }
         for key, text in shown.items():
             self.values[key].set_text(text)
@@ -106,6 +115,7 @@ class ServerPage:
         now = time.time()
         self._replace(self.batch_chart, charts.batch_sizes(info.recent_batches, now, self.window_s, b.max_batch_size))
         self._replace(self.latency_chart, charts.latencies(info.recent_requests, now, self.window_s))
+        self._replace(self.cost_chart, charts.step_costs(info.step_costs))
         self.updated.set_text(f"updated {time.strftime('%H:%M:%S')}")
 
     @staticmethod
@@ -113,3 +123,9 @@ class ServerPage:
         chart.options.clear()
         chart.options.update(options)
         chart.update()
+
+
+def _scheduler_text(b) -> str:
+    if b.scheduler == "streaming":
+        return f"streaming-aware, {b.stream_margin_ms} ms margin"
+    return b.scheduler or "greedy"

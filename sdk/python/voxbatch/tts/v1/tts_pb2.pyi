@@ -91,7 +91,7 @@ class SynthesizeRequest(_message.Message):
     def __init__(self, text: _Optional[str] = ..., voice: _Optional[str] = ..., reference: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., parameters: _Optional[_Union[SynthesisParameters, _Mapping]] = ..., priority: _Optional[_Union[Priority, str]] = ..., request_id: _Optional[str] = ..., instructions: _Optional[str] = ..., prompt: _Optional[_Union[ReferenceAudio, _Mapping]] = ..., normalize: _Optional[bool] = ...) -> None: ...
 
 class SynthesisTimings(_message.Message):
-    __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit", "prompt_encoded", "prompt_encode_seconds")
+    __slots__ = ("queue_wait_seconds", "batch_size", "compute_seconds", "total_seconds", "cache_hit", "prompt_encoded", "prompt_encode_seconds", "stalls", "stalled_seconds", "final_slack_seconds")
     QUEUE_WAIT_SECONDS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     COMPUTE_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,9 @@ class SynthesisTimings(_message.Message):
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     PROMPT_ENCODED_FIELD_NUMBER: _ClassVar[int]
     PROMPT_ENCODE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    STALLS_FIELD_NUMBER: _ClassVar[int]
+    STALLED_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FINAL_SLACK_SECONDS_FIELD_NUMBER: _ClassVar[int]
     queue_wait_seconds: float
     batch_size: int
     compute_seconds: float
@@ -106,7 +109,10 @@ class SynthesisTimings(_message.Message):
     cache_hit: bool
     prompt_encoded: bool
     prompt_encode_seconds: float
-    def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., prompt_encoded: _Optional[bool] = ..., prompt_encode_seconds: _Optional[float] = ...) -> None: ...
+    stalls: int
+    stalled_seconds: float
+    final_slack_seconds: float
+    def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., prompt_encoded: _Optional[bool] = ..., prompt_encode_seconds: _Optional[float] = ..., stalls: _Optional[int] = ..., stalled_seconds: _Optional[float] = ..., final_slack_seconds: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
     __slots__ = ("audio", "encoding", "sample_rate_hz", "duration_seconds", "request_id", "timings", "length_capped")
@@ -285,21 +291,29 @@ class ParameterSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., minimum: _Optional[float] = ..., maximum: _Optional[float] = ..., default_value: _Optional[float] = ..., description: _Optional[str] = ...) -> None: ...
 
 class BatchingInfo(_message.Message):
-    __slots__ = ("window_ms", "max_batch_size", "max_queue_size", "memory_budget_bytes", "workers")
+    __slots__ = ("window_ms", "max_batch_size", "max_queue_size", "memory_budget_bytes", "workers", "scheduler", "stream_margin_ms", "window_mode", "max_queued_per_caller")
     WINDOW_MS_FIELD_NUMBER: _ClassVar[int]
     MAX_BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MAX_QUEUE_SIZE_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BUDGET_BYTES_FIELD_NUMBER: _ClassVar[int]
     WORKERS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_FIELD_NUMBER: _ClassVar[int]
+    STREAM_MARGIN_MS_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_MODE_FIELD_NUMBER: _ClassVar[int]
+    MAX_QUEUED_PER_CALLER_FIELD_NUMBER: _ClassVar[int]
     window_ms: int
     max_batch_size: int
     max_queue_size: int
     memory_budget_bytes: int
     workers: int
-    def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ...) -> None: ...
+    scheduler: str
+    stream_margin_ms: int
+    window_mode: str
+    max_queued_per_caller: int
+    def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ..., scheduler: _Optional[str] = ..., stream_margin_ms: _Optional[int] = ..., window_mode: _Optional[str] = ..., max_queued_per_caller: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference", "voice_store", "max_saved_voices", "normalize_default", "max_voice_clip_bytes")
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference", "voice_store", "max_saved_voices", "normalize_default", "max_voice_clip_bytes", "recent_steps", "step_costs", "scheduler")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -321,6 +335,9 @@ class GetServerInfoResponse(_message.Message):
     MAX_SAVED_VOICES_FIELD_NUMBER: _ClassVar[int]
     NORMALIZE_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     MAX_VOICE_CLIP_BYTES_FIELD_NUMBER: _ClassVar[int]
+    RECENT_STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_COSTS_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     engine: str
     model: str
@@ -342,7 +359,50 @@ class GetServerInfoResponse(_message.Message):
     max_saved_voices: int
     normalize_default: bool
     max_voice_clip_bytes: int
-    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ..., voice_store: _Optional[str] = ..., max_saved_voices: _Optional[int] = ..., normalize_default: _Optional[bool] = ..., max_voice_clip_bytes: _Optional[int] = ...) -> None: ...
+    recent_steps: _containers.RepeatedCompositeFieldContainer[StepRecord]
+    step_costs: _containers.RepeatedCompositeFieldContainer[StepCost]
+    scheduler: SchedulerStats
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ..., voice_store: _Optional[str] = ..., max_saved_voices: _Optional[int] = ..., normalize_default: _Optional[bool] = ..., max_voice_clip_bytes: _Optional[int] = ..., recent_steps: _Optional[_Iterable[_Union[StepRecord, _Mapping]]] = ..., step_costs: _Optional[_Iterable[_Union[StepCost, _Mapping]]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ...) -> None: ...
+
+class StepRecord(_message.Message):
+    __slots__ = ("end_time_unix_seconds", "rows", "seconds")
+    END_TIME_UNIX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    end_time_unix_seconds: float
+    rows: int
+    seconds: float
+    def __init__(self, end_time_unix_seconds: _Optional[float] = ..., rows: _Optional[int] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class StepCost(_message.Message):
+    __slots__ = ("rows", "seconds", "samples")
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    rows: int
+    seconds: float
+    samples: int
+    def __init__(self, rows: _Optional[int] = ..., seconds: _Optional[float] = ..., samples: _Optional[int] = ...) -> None: ...
+
+class SchedulerStats(_message.Message):
+    __slots__ = ("rows_admitted", "held_back", "streams_viable", "streams_stalled", "refused_caller_cap", "prefill_seconds", "finish_seconds", "audio_per_step_seconds")
+    ROWS_ADMITTED_FIELD_NUMBER: _ClassVar[int]
+    HELD_BACK_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_VIABLE_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_STALLED_FIELD_NUMBER: _ClassVar[int]
+    REFUSED_CALLER_CAP_FIELD_NUMBER: _ClassVar[int]
+    PREFILL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FINISH_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_PER_STEP_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    rows_admitted: int
+    held_back: int
+    streams_viable: int
+    streams_stalled: int
+    refused_caller_cap: int
+    prefill_seconds: float
+    finish_seconds: float
+    audio_per_step_seconds: float
+    def __init__(self, rows_admitted: _Optional[int] = ..., held_back: _Optional[int] = ..., streams_viable: _Optional[int] = ..., streams_stalled: _Optional[int] = ..., refused_caller_cap: _Optional[int] = ..., prefill_seconds: _Optional[float] = ..., finish_seconds: _Optional[float] = ..., audio_per_step_seconds: _Optional[float] = ...) -> None: ...
 
 class BatchRecord(_message.Message):
     __slots__ = ("end_time_unix_seconds", "size", "compute_seconds")

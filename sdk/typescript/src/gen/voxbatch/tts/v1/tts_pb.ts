@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file voxbatch/tts/v1/tts.proto.
  */
 export const file_voxbatch_tts_v1_tts: GenFile = /*@__PURE__*/
-  fileDesc("Chl2b3hiYXRjaC90dHMvdjEvdHRzLnByb3RvEg92b3hiYXRjaC50dHMudjEiMwoOUmVmZXJlbmNlQXVkaW8SDQoFYXVkaW8YASABKAwSEgoKdHJhbnNjcmlwdBgCIAEoCSLhAQoTU3ludGhlc2lzUGFyYW1ldGVycxIWCgljZmdfdmFsdWUYASABKAJIAIgBARIcCg9pbmZlcmVuY2Vfc3RlcHMYAiABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgDIAEoAkgCiAEBEhEKBHNlZWQYBCABKARIA4gBARIaCg1zcGVha2luZ19yYXRlGAUgASgCSASIAQFCDAoKX2NmZ192YWx1ZUISChBfaW5mZXJlbmNlX3N0ZXBzQg4KDF90ZW1wZXJhdHVyZUIHCgVfc2VlZEIQCg5fc3BlYWtpbmdfcmF0ZSKWAwoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SMAoIZW5jb2RpbmcYBCABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgFIAEoBRI4CgpwYXJhbWV0ZXJzGAYgASgLMiQudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1BhcmFtZXRlcnMSKwoIcHJpb3JpdHkYByABKA4yGS52b3hiYXRjaC50dHMudjEuUHJpb3JpdHkSEgoKcmVxdWVzdF9pZBgIIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAkSLwoGcHJvbXB0GBUgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvEhYKCW5vcm1hbGl6ZRgeIAEoCEgAiAEBQgwKCl9ub3JtYWxpemUivAEKEFN5bnRoZXNpc1RpbWluZ3MSGgoScXVldWVfd2FpdF9zZWNvbmRzGAEgASgBEhIKCmJhdGNoX3NpemUYAiABKAUSFwoPY29tcHV0ZV9zZWNvbmRzGAMgASgBEhUKDXRvdGFsX3NlY29uZHMYBCABKAESEQoJY2FjaGVfaGl0GAUgASgIEhYKDnByb21wdF9lbmNvZGVkGB4gASgIEh0KFXByb21wdF9lbmNvZGVfc2Vjb25kcxgfIAEoASLmAQoSU3ludGhlc2l6ZVJlc3BvbnNlEg0KBWF1ZGlvGAEgASgMEjAKCGVuY29kaW5nGAIgASgOMh4udm94YmF0Y2gudHRzLnYxLkF1ZGlvRW5jb2RpbmcSFgoOc2FtcGxlX3JhdGVfaHoYAyABKAUSGAoQZHVyYXRpb25fc2Vjb25kcxgEIAEoARISCgpyZXF1ZXN0X2lkGAUgASgJEjIKB3RpbWluZ3MYBiABKAsyIS52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzVGltaW5ncxIVCg1sZW5ndGhfY2FwcGVkGAcgASgIIpwDChdTdHJlYW1TeW50aGVzaXplUmVxdWVzdBIMCgR0ZXh0GAEgASgJEg0KBXZvaWNlGAIgASgJEjIKCXJlZmVyZW5jZRgDIAEoCzIfLnZveGJhdGNoLnR0cy52MS5SZWZlcmVuY2VBdWRpbxIwCghlbmNvZGluZxgEIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAUgASgFEjgKCnBhcmFtZXRlcnMYBiABKAsyJC52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzUGFyYW1ldGVycxIrCghwcmlvcml0eRgHIAEoDjIZLnZveGJhdGNoLnR0cy52MS5Qcmlvcml0eRISCgpyZXF1ZXN0X2lkGAggASgJEhQKDGluc3RydWN0aW9ucxgUIAEoCRIvCgZwcm9tcHQYFSABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SFgoJbm9ybWFsaXplGB4gASgISACIAQFCDAoKX25vcm1hbGl6ZSKBAwoYU3RyZWFtU3ludGhlc2l6ZVJlc3BvbnNlEg0KBWF1ZGlvGAEgASgMEhAKCHNlcXVlbmNlGAIgASgFEhYKDnNlbnRlbmNlX2luZGV4GAMgASgFEhYKDnNlbnRlbmNlX2NvdW50GAQgASgFEhIKCnRleHRfc3RhcnQYBSABKAUSEAoIdGV4dF9lbmQYBiABKAUSHAoUYXVkaW9fb2Zmc2V0X3NlY29uZHMYByABKAESGAoQZHVyYXRpb25fc2Vjb25kcxgIIAEoARINCgVmaW5hbBgJIAEoCBIwCghlbmNvZGluZxgKIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAsgASgFEhIKCnJlcXVlc3RfaWQYDCABKAkSMgoHdGltaW5ncxgNIAEoCzIhLnZveGJhdGNoLnR0cy52MS5TeW50aGVzaXNUaW1pbmdzEhUKDWxlbmd0aF9jYXBwZWQYDiABKAgiEwoRTGlzdFZvaWNlc1JlcXVlc3Qi/QEKBVZvaWNlEgwKBG5hbWUYASABKAkSFQoNbGFuZ3VhZ2VfY29kZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIWCg5zYW1wbGVfcmF0ZV9oehgEIAEoBRIRCglsYW5ndWFnZXMYHiADKAkSKAoEa2luZBgfIAEoDjIaLnZveGJhdGNoLnR0cy52MS5Wb2ljZUtpbmQSIAoYY3JlYXRlX3RpbWVfdW5peF9zZWNvbmRzGCAgASgBEhIKCnRyYW5zY3JpcHQYISABKAkSFAoMaW5zdHJ1Y3Rpb25zGCIgASgJEhkKEXJlZmVyZW5jZV9zZWNvbmRzGCMgASgBIpQBChJDcmVhdGVWb2ljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SEQoJbGFuZ3VhZ2VzGAQgAygJEhQKDGluc3RydWN0aW9ucxgFIAEoCSI8ChNDcmVhdGVWb2ljZVJlc3BvbnNlEiUKBXZvaWNlGAEgASgLMhYudm94YmF0Y2gudHRzLnYxLlZvaWNlIjYKD0dldFZvaWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJEhUKDWluY2x1ZGVfYXVkaW8YAiABKAgiUgoQR2V0Vm9pY2VSZXNwb25zZRIlCgV2b2ljZRgBIAEoCzIWLnZveGJhdGNoLnR0cy52MS5Wb2ljZRIXCg9yZWZlcmVuY2VfYXVkaW8YAiABKAwiIgoSRGVsZXRlVm9pY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkiFQoTRGVsZXRlVm9pY2VSZXNwb25zZSJTChJMaXN0Vm9pY2VzUmVzcG9uc2USJgoGdm9pY2VzGAEgAygLMhYudm94YmF0Y2gudHRzLnYxLlZvaWNlEhUKDWRlZmF1bHRfdm9pY2UYAiABKAkiFgoUR2V0U2VydmVySW5mb1JlcXVlc3QiawoNUGFyYW1ldGVyU3BlYxIMCgRuYW1lGAEgASgJEg8KB21pbmltdW0YAiABKAESDwoHbWF4aW11bRgDIAEoARIVCg1kZWZhdWx0X3ZhbHVlGAQgASgBEhMKC2Rlc2NyaXB0aW9uGAUgASgJIn8KDEJhdGNoaW5nSW5mbxIRCgl3aW5kb3dfbXMYASABKAUSFgoObWF4X2JhdGNoX3NpemUYAiABKAUSFgoObWF4X3F1ZXVlX3NpemUYAyABKAUSGwoTbWVtb3J5X2J1ZGdldF9ieXRlcxgEIAEoAxIPCgd3b3JrZXJzGAUgASgFIrgFChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFgoOc2VydmVyX3ZlcnNpb24YASABKAkSDgoGZW5naW5lGAIgASgJEg0KBW1vZGVsGAMgASgJEh0KFW5hdGl2ZV9zYW1wbGVfcmF0ZV9oehgEIAEoBRIYChBzdXBwb3J0c19jbG9uaW5nGAUgASgIEjIKCnBhcmFtZXRlcnMYBiADKAsyHi52b3hiYXRjaC50dHMudjEuUGFyYW1ldGVyU3BlYxIxCgllbmNvZGluZ3MYByADKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIaChJtaW5fc2FtcGxlX3JhdGVfaHoYCCABKAUSGgoSbWF4X3NhbXBsZV9yYXRlX2h6GAkgASgFEhYKDm1heF90ZXh0X2NoYXJzGAogASgFEi8KCGJhdGNoaW5nGAsgASgLMh0udm94YmF0Y2gudHRzLnYxLkJhdGNoaW5nSW5mbxITCgtxdWV1ZV9kZXB0aBgMIAEoBRIXCg9ydW5uaW5nX2JhdGNoZXMYDSABKAUSNAoOcmVjZW50X2JhdGNoZXMYDiADKAsyHC52b3hiYXRjaC50dHMudjEuQmF0Y2hSZWNvcmQSNwoPcmVjZW50X3JlcXVlc3RzGA8gAygLMh4udm94YmF0Y2gudHRzLnYxLlJlcXVlc3RSZWNvcmQSHQoVc3VwcG9ydHNfaW5zdHJ1Y3Rpb25zGBQgASgIEiMKG3N1cHBvcnRzX2lzb2xhdGVkX3JlZmVyZW5jZRgVIAEoCBITCgt2b2ljZV9zdG9yZRgyIAEoCRIYChBtYXhfc2F2ZWRfdm9pY2VzGDMgASgFEhkKEW5vcm1hbGl6ZV9kZWZhdWx0GDQgASgIEhwKFG1heF92b2ljZV9jbGlwX2J5dGVzGDUgASgDIlMKC0JhdGNoUmVjb3JkEh0KFWVuZF90aW1lX3VuaXhfc2Vjb25kcxgBIAEoARIMCgRzaXplGAIgASgFEhcKD2NvbXB1dGVfc2Vjb25kcxgDIAEoASKQAQoNUmVxdWVzdFJlY29yZBIdChVlbmRfdGltZV91bml4X3NlY29uZHMYASABKAESFQoNdG90YWxfc2Vjb25kcxgCIAEoARIaChJxdWV1ZV93YWl0X3NlY29uZHMYAyABKAESEAoIc3RyZWFtZWQYBCABKAgSGwoTZmlyc3RfYXVkaW9fc2Vjb25kcxgFIAEoASKmAQoTQ3JlYXRlU3BlZWNoUmVxdWVzdBINCgVtb2RlbBgBIAEoCRINCgVpbnB1dBgCIAEoCRINCgV2b2ljZRgDIAEoCRIXCg9yZXNwb25zZV9mb3JtYXQYBCABKAkSEgoFc3BlZWQYBSABKAFIAIgBARIVCg1zdHJlYW1fZm9ybWF0GAYgASgJEhQKDGluc3RydWN0aW9ucxgUIAEoCUIICgZfc3BlZWQqswEKDUF1ZGlvRW5jb2RpbmcSHgoaQVVESU9fRU5DT0RJTkdfVU5TUEVDSUZJRUQQABIWChJBVURJT19FTkNPRElOR19XQVYQARIXChNBVURJT19FTkNPRElOR19GTEFDEAISGwoXQVVESU9fRU5DT0RJTkdfT0dHX09QVVMQAxIWChJBVURJT19FTkNPRElOR19NUDMQBBIcChhBVURJT19FTkNPRElOR19QQ01fUzE2TEUQBSpXCghQcmlvcml0eRIYChRQUklPUklUWV9VTlNQRUNJRklFRBAAEhgKFFBSSU9SSVRZX0lOVEVSQUNUSVZFEAESFwoTUFJJT1JJVFlfQkFDS0dST1VORBACKlYKCVZvaWNlS2luZBIaChZWT0lDRV9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTVk9JQ0VfS0lORF9CVUlMVF9JThABEhQKEFZPSUNFX0tJTkRfU0FWRUQQAjKrBwoKVHRzU2VydmljZRJwCgpTeW50aGVzaXplEiIudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXF1ZXN0GiMudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpemVSZXNwb25zZSIZgtPkkwITOgEqIg4vdjEvc3ludGhlc2l6ZRKLAQoQU3RyZWFtU3ludGhlc2l6ZRIoLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVxdWVzdBopLnZveGJhdGNoLnR0cy52MS5TdHJlYW1TeW50aGVzaXplUmVzcG9uc2UiIILT5JMCGjoBKiIVL3YxL3N5bnRoZXNpemU6c3RyZWFtMAESaQoKTGlzdFZvaWNlcxIiLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVxdWVzdBojLnZveGJhdGNoLnR0cy52MS5MaXN0Vm9pY2VzUmVzcG9uc2UiEoLT5JMCDBIKL3YxL3ZvaWNlcxJvCgtDcmVhdGVWb2ljZRIjLnZveGJhdGNoLnR0cy52MS5DcmVhdGVWb2ljZVJlcXVlc3QaJC52b3hiYXRjaC50dHMudjEuQ3JlYXRlVm9pY2VSZXNwb25zZSIVgtPkkwIPOgEqIgovdjEvdm9pY2VzEmoKCEdldFZvaWNlEiAudm94YmF0Y2gudHRzLnYxLkdldFZvaWNlUmVxdWVzdBohLnZveGJhdGNoLnR0cy52MS5HZXRWb2ljZVJlc3BvbnNlIhmC0+STAhMSES92MS92b2ljZXMve25hbWV9EnMKC0RlbGV0ZVZvaWNlEiMudm94YmF0Y2gudHRzLnYxLkRlbGV0ZVZvaWNlUmVxdWVzdBokLnZveGJhdGNoLnR0cy52MS5EZWxldGVWb2ljZVJlc3BvbnNlIhmC0+STAhMqES92MS92b2ljZXMve25hbWV9EncKDUdldFNlcnZlckluZm8SJS52b3hiYXRjaC50dHMudjEuR2V0U2VydmVySW5mb1JlcXVlc3QaJi52b3hiYXRjaC50dHMudjEuR2V0U2VydmVySW5mb1Jlc3BvbnNlIheC0+STAhESDy92MS9zZXJ2ZXItaW5mbxJnCgxDcmVhdGVTcGVlY2gSJC52b3hiYXRjaC50dHMudjEuQ3JlYXRlU3BlZWNoUmVxdWVzdBoULmdvb2dsZS5hcGkuSHR0cEJvZHkiG4LT5JMCFToBKiIQL3YxL2F1ZGlvL3NwZWVjaGIGcHJvdG8z", [file_google_api_annotations, file_google_api_httpbody]);
+  fileDesc("Chl2b3hiYXRjaC90dHMvdjEvdHRzLnByb3RvEg92b3hiYXRjaC50dHMudjEiMwoOUmVmZXJlbmNlQXVkaW8SDQoFYXVkaW8YASABKAwSEgoKdHJhbnNjcmlwdBgCIAEoCSLhAQoTU3ludGhlc2lzUGFyYW1ldGVycxIWCgljZmdfdmFsdWUYASABKAJIAIgBARIcCg9pbmZlcmVuY2Vfc3RlcHMYAiABKAVIAYgBARIYCgt0ZW1wZXJhdHVyZRgDIAEoAkgCiAEBEhEKBHNlZWQYBCABKARIA4gBARIaCg1zcGVha2luZ19yYXRlGAUgASgCSASIAQFCDAoKX2NmZ192YWx1ZUISChBfaW5mZXJlbmNlX3N0ZXBzQg4KDF90ZW1wZXJhdHVyZUIHCgVfc2VlZEIQCg5fc3BlYWtpbmdfcmF0ZSKWAwoRU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SMAoIZW5jb2RpbmcYBCABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgFIAEoBRI4CgpwYXJhbWV0ZXJzGAYgASgLMiQudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1BhcmFtZXRlcnMSKwoIcHJpb3JpdHkYByABKA4yGS52b3hiYXRjaC50dHMudjEuUHJpb3JpdHkSEgoKcmVxdWVzdF9pZBgIIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAkSLwoGcHJvbXB0GBUgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvEhYKCW5vcm1hbGl6ZRgeIAEoCEgAiAEBQgwKCl9ub3JtYWxpemUiggIKEFN5bnRoZXNpc1RpbWluZ3MSGgoScXVldWVfd2FpdF9zZWNvbmRzGAEgASgBEhIKCmJhdGNoX3NpemUYAiABKAUSFwoPY29tcHV0ZV9zZWNvbmRzGAMgASgBEhUKDXRvdGFsX3NlY29uZHMYBCABKAESEQoJY2FjaGVfaGl0GAUgASgIEhYKDnByb21wdF9lbmNvZGVkGB4gASgIEh0KFXByb21wdF9lbmNvZGVfc2Vjb25kcxgfIAEoARIOCgZzdGFsbHMYCiABKAUSFwoPc3RhbGxlZF9zZWNvbmRzGAsgASgBEhsKE2ZpbmFsX3NsYWNrX3NlY29uZHMYDCABKAEi5gEKElN5bnRoZXNpemVSZXNwb25zZRINCgVhdWRpbxgBIAEoDBIwCghlbmNvZGluZxgCIAEoDjIeLnZveGJhdGNoLnR0cy52MS5BdWRpb0VuY29kaW5nEhYKDnNhbXBsZV9yYXRlX2h6GAMgASgFEhgKEGR1cmF0aW9uX3NlY29uZHMYBCABKAESEgoKcmVxdWVzdF9pZBgFIAEoCRIyCgd0aW1pbmdzGAYgASgLMiEudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1RpbWluZ3MSFQoNbGVuZ3RoX2NhcHBlZBgHIAEoCCKcAwoXU3RyZWFtU3ludGhlc2l6ZVJlcXVlc3QSDAoEdGV4dBgBIAEoCRINCgV2b2ljZRgCIAEoCRIyCglyZWZlcmVuY2UYAyABKAsyHy52b3hiYXRjaC50dHMudjEuUmVmZXJlbmNlQXVkaW8SMAoIZW5jb2RpbmcYBCABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgFIAEoBRI4CgpwYXJhbWV0ZXJzGAYgASgLMiQudm94YmF0Y2gudHRzLnYxLlN5bnRoZXNpc1BhcmFtZXRlcnMSKwoIcHJpb3JpdHkYByABKA4yGS52b3hiYXRjaC50dHMudjEuUHJpb3JpdHkSEgoKcmVxdWVzdF9pZBgIIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAkSLwoGcHJvbXB0GBUgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvEhYKCW5vcm1hbGl6ZRgeIAEoCEgAiAEBQgwKCl9ub3JtYWxpemUigQMKGFN0cmVhbVN5bnRoZXNpemVSZXNwb25zZRINCgVhdWRpbxgBIAEoDBIQCghzZXF1ZW5jZRgCIAEoBRIWCg5zZW50ZW5jZV9pbmRleBgDIAEoBRIWCg5zZW50ZW5jZV9jb3VudBgEIAEoBRISCgp0ZXh0X3N0YXJ0GAUgASgFEhAKCHRleHRfZW5kGAYgASgFEhwKFGF1ZGlvX29mZnNldF9zZWNvbmRzGAcgASgBEhgKEGR1cmF0aW9uX3NlY29uZHMYCCABKAESDQoFZmluYWwYCSABKAgSMAoIZW5jb2RpbmcYCiABKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIWCg5zYW1wbGVfcmF0ZV9oehgLIAEoBRISCgpyZXF1ZXN0X2lkGAwgASgJEjIKB3RpbWluZ3MYDSABKAsyIS52b3hiYXRjaC50dHMudjEuU3ludGhlc2lzVGltaW5ncxIVCg1sZW5ndGhfY2FwcGVkGA4gASgIIhMKEUxpc3RWb2ljZXNSZXF1ZXN0Iv0BCgVWb2ljZRIMCgRuYW1lGAEgASgJEhUKDWxhbmd1YWdlX2NvZGUYAiABKAkSEwoLZGVzY3JpcHRpb24YAyABKAkSFgoOc2FtcGxlX3JhdGVfaHoYBCABKAUSEQoJbGFuZ3VhZ2VzGB4gAygJEigKBGtpbmQYHyABKA4yGi52b3hiYXRjaC50dHMudjEuVm9pY2VLaW5kEiAKGGNyZWF0ZV90aW1lX3VuaXhfc2Vjb25kcxggIAEoARISCgp0cmFuc2NyaXB0GCEgASgJEhQKDGluc3RydWN0aW9ucxgiIAEoCRIZChFyZWZlcmVuY2Vfc2Vjb25kcxgjIAEoASKUAQoSQ3JlYXRlVm9pY2VSZXF1ZXN0EgwKBG5hbWUYASABKAkSEwoLZGVzY3JpcHRpb24YAiABKAkSMgoJcmVmZXJlbmNlGAMgASgLMh8udm94YmF0Y2gudHRzLnYxLlJlZmVyZW5jZUF1ZGlvEhEKCWxhbmd1YWdlcxgEIAMoCRIUCgxpbnN0cnVjdGlvbnMYBSABKAkiPAoTQ3JlYXRlVm9pY2VSZXNwb25zZRIlCgV2b2ljZRgBIAEoCzIWLnZveGJhdGNoLnR0cy52MS5Wb2ljZSI2Cg9HZXRWb2ljZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIVCg1pbmNsdWRlX2F1ZGlvGAIgASgIIlIKEEdldFZvaWNlUmVzcG9uc2USJQoFdm9pY2UYASABKAsyFi52b3hiYXRjaC50dHMudjEuVm9pY2USFwoPcmVmZXJlbmNlX2F1ZGlvGAIgASgMIiIKEkRlbGV0ZVZvaWNlUmVxdWVzdBIMCgRuYW1lGAEgASgJIhUKE0RlbGV0ZVZvaWNlUmVzcG9uc2UiUwoSTGlzdFZvaWNlc1Jlc3BvbnNlEiYKBnZvaWNlcxgBIAMoCzIWLnZveGJhdGNoLnR0cy52MS5Wb2ljZRIVCg1kZWZhdWx0X3ZvaWNlGAIgASgJIhYKFEdldFNlcnZlckluZm9SZXF1ZXN0ImsKDVBhcmFtZXRlclNwZWMSDAoEbmFtZRgBIAEoCRIPCgdtaW5pbXVtGAIgASgBEg8KB21heGltdW0YAyABKAESFQoNZGVmYXVsdF92YWx1ZRgEIAEoARITCgtkZXNjcmlwdGlvbhgFIAEoCSLgAQoMQmF0Y2hpbmdJbmZvEhEKCXdpbmRvd19tcxgBIAEoBRIWCg5tYXhfYmF0Y2hfc2l6ZRgCIAEoBRIWCg5tYXhfcXVldWVfc2l6ZRgDIAEoBRIbChNtZW1vcnlfYnVkZ2V0X2J5dGVzGAQgASgDEg8KB3dvcmtlcnMYBSABKAUSEQoJc2NoZWR1bGVyGAogASgJEhgKEHN0cmVhbV9tYXJnaW5fbXMYCyABKAUSEwoLd2luZG93X21vZGUYDCABKAkSHQoVbWF4X3F1ZXVlZF9wZXJfY2FsbGVyGA0gASgFIs4GChVHZXRTZXJ2ZXJJbmZvUmVzcG9uc2USFgoOc2VydmVyX3ZlcnNpb24YASABKAkSDgoGZW5naW5lGAIgASgJEg0KBW1vZGVsGAMgASgJEh0KFW5hdGl2ZV9zYW1wbGVfcmF0ZV9oehgEIAEoBRIYChBzdXBwb3J0c19jbG9uaW5nGAUgASgIEjIKCnBhcmFtZXRlcnMYBiADKAsyHi52b3hiYXRjaC50dHMudjEuUGFyYW1ldGVyU3BlYxIxCgllbmNvZGluZ3MYByADKA4yHi52b3hiYXRjaC50dHMudjEuQXVkaW9FbmNvZGluZxIaChJtaW5fc2FtcGxlX3JhdGVfaHoYCCABKAUSGgoSbWF4X3NhbXBsZV9yYXRlX2h6GAkgASgFEhYKDm1heF90ZXh0X2NoYXJzGAogASgFEi8KCGJhdGNoaW5nGAsgASgLMh0udm94YmF0Y2gudHRzLnYxLkJhdGNoaW5nSW5mbxITCgtxdWV1ZV9kZXB0aBgMIAEoBRIXCg9ydW5uaW5nX2JhdGNoZXMYDSABKAUSNAoOcmVjZW50X2JhdGNoZXMYDiADKAsyHC52b3hiYXRjaC50dHMudjEuQmF0Y2hSZWNvcmQSNwoPcmVjZW50X3JlcXVlc3RzGA8gAygLMh4udm94YmF0Y2gudHRzLnYxLlJlcXVlc3RSZWNvcmQSHQoVc3VwcG9ydHNfaW5zdHJ1Y3Rpb25zGBQgASgIEiMKG3N1cHBvcnRzX2lzb2xhdGVkX3JlZmVyZW5jZRgVIAEoCBITCgt2b2ljZV9zdG9yZRgyIAEoCRIYChBtYXhfc2F2ZWRfdm9pY2VzGDMgASgFEhkKEW5vcm1hbGl6ZV9kZWZhdWx0GDQgASgIEhwKFG1heF92b2ljZV9jbGlwX2J5dGVzGDUgASgDEjEKDHJlY2VudF9zdGVwcxgeIAMoCzIbLnZveGJhdGNoLnR0cy52MS5TdGVwUmVjb3JkEi0KCnN0ZXBfY29zdHMYHyADKAsyGS52b3hiYXRjaC50dHMudjEuU3RlcENvc3QSMgoJc2NoZWR1bGVyGCAgASgLMh8udm94YmF0Y2gudHRzLnYxLlNjaGVkdWxlclN0YXRzIkoKClN0ZXBSZWNvcmQSHQoVZW5kX3RpbWVfdW5peF9zZWNvbmRzGAEgASgBEgwKBHJvd3MYAiABKAUSDwoHc2Vjb25kcxgDIAEoASI6CghTdGVwQ29zdBIMCgRyb3dzGAEgASgFEg8KB3NlY29uZHMYAiABKAESDwoHc2FtcGxlcxgDIAEoBSLYAQoOU2NoZWR1bGVyU3RhdHMSFQoNcm93c19hZG1pdHRlZBgBIAEoAxIRCgloZWxkX2JhY2sYAiABKAMSFgoOc3RyZWFtc192aWFibGUYAyABKAMSFwoPc3RyZWFtc19zdGFsbGVkGAQgASgDEhoKEnJlZnVzZWRfY2FsbGVyX2NhcBgFIAEoAxIXCg9wcmVmaWxsX3NlY29uZHMYBiABKAESFgoOZmluaXNoX3NlY29uZHMYByABKAESHgoWYXVkaW9fcGVyX3N0ZXBfc2Vjb25kcxgIIAEoASJTCgtCYXRjaFJlY29yZBIdChVlbmRfdGltZV91bml4X3NlY29uZHMYASABKAESDAoEc2l6ZRgCIAEoBRIXCg9jb21wdXRlX3NlY29uZHMYAyABKAEikAEKDVJlcXVlc3RSZWNvcmQSHQoVZW5kX3RpbWVfdW5peF9zZWNvbmRzGAEgASgBEhUKDXRvdGFsX3NlY29uZHMYAiABKAESGgoScXVldWVfd2FpdF9zZWNvbmRzGAMgASgBEhAKCHN0cmVhbWVkGAQgASgIEhsKE2ZpcnN0X2F1ZGlvX3NlY29uZHMYBSABKAEipgEKE0NyZWF0ZVNwZWVjaFJlcXVlc3QSDQoFbW9kZWwYASABKAkSDQoFaW5wdXQYAiABKAkSDQoFdm9pY2UYAyABKAkSFwoPcmVzcG9uc2VfZm9ybWF0GAQgASgJEhIKBXNwZWVkGAUgASgBSACIAQESFQoNc3RyZWFtX2Zvcm1hdBgGIAEoCRIUCgxpbnN0cnVjdGlvbnMYFCABKAlCCAoGX3NwZWVkKrMBCg1BdWRpb0VuY29kaW5nEh4KGkFVRElPX0VOQ09ESU5HX1VOU1BFQ0lGSUVEEAASFgoSQVVESU9fRU5DT0RJTkdfV0FWEAESFwoTQVVESU9fRU5DT0RJTkdfRkxBQxACEhsKF0FVRElPX0VOQ09ESU5HX09HR19PUFVTEAMSFgoSQVVESU9fRU5DT0RJTkdfTVAzEAQSHAoYQVVESU9fRU5DT0RJTkdfUENNX1MxNkxFEAUqVwoIUHJpb3JpdHkSGAoUUFJJT1JJVFlfVU5TUEVDSUZJRUQQABIYChRQUklPUklUWV9JTlRFUkFDVElWRRABEhcKE1BSSU9SSVRZX0JBQ0tHUk9VTkQQAipWCglWb2ljZUtpbmQSGgoWVk9JQ0VfS0lORF9VTlNQRUNJRklFRBAAEhcKE1ZPSUNFX0tJTkRfQlVJTFRfSU4QARIUChBWT0lDRV9LSU5EX1NBVkVEEAIyqwcKClR0c1NlcnZpY2UScAoKU3ludGhlc2l6ZRIiLnZveGJhdGNoLnR0cy52MS5TeW50aGVzaXplUmVxdWVzdBojLnZveGJhdGNoLnR0cy52MS5TeW50aGVzaXplUmVzcG9uc2UiGYLT5JMCEzoBKiIOL3YxL3N5bnRoZXNpemUSiwEKEFN0cmVhbVN5bnRoZXNpemUSKC52b3hiYXRjaC50dHMudjEuU3RyZWFtU3ludGhlc2l6ZVJlcXVlc3QaKS52b3hiYXRjaC50dHMudjEuU3RyZWFtU3ludGhlc2l6ZVJlc3BvbnNlIiCC0+STAho6ASoiFS92MS9zeW50aGVzaXplOnN0cmVhbTABEmkKCkxpc3RWb2ljZXMSIi52b3hiYXRjaC50dHMudjEuTGlzdFZvaWNlc1JlcXVlc3QaIy52b3hiYXRjaC50dHMudjEuTGlzdFZvaWNlc1Jlc3BvbnNlIhKC0+STAgwSCi92MS92b2ljZXMSbwoLQ3JlYXRlVm9pY2USIy52b3hiYXRjaC50dHMudjEuQ3JlYXRlVm9pY2VSZXF1ZXN0GiQudm94YmF0Y2gudHRzLnYxLkNyZWF0ZVZvaWNlUmVzcG9uc2UiFYLT5JMCDzoBKiIKL3YxL3ZvaWNlcxJqCghHZXRWb2ljZRIgLnZveGJhdGNoLnR0cy52MS5HZXRWb2ljZVJlcXVlc3QaIS52b3hiYXRjaC50dHMudjEuR2V0Vm9pY2VSZXNwb25zZSIZgtPkkwITEhEvdjEvdm9pY2VzL3tuYW1lfRJzCgtEZWxldGVWb2ljZRIjLnZveGJhdGNoLnR0cy52MS5EZWxldGVWb2ljZVJlcXVlc3QaJC52b3hiYXRjaC50dHMudjEuRGVsZXRlVm9pY2VSZXNwb25zZSIZgtPkkwITKhEvdjEvdm9pY2VzL3tuYW1lfRJ3Cg1HZXRTZXJ2ZXJJbmZvEiUudm94YmF0Y2gudHRzLnYxLkdldFNlcnZlckluZm9SZXF1ZXN0GiYudm94YmF0Y2gudHRzLnYxLkdldFNlcnZlckluZm9SZXNwb25zZSIXgtPkkwIREg8vdjEvc2VydmVyLWluZm8SZwoMQ3JlYXRlU3BlZWNoEiQudm94YmF0Y2gudHRzLnYxLkNyZWF0ZVNwZWVjaFJlcXVlc3QaFC5nb29nbGUuYXBpLkh0dHBCb2R5IhuC0+STAhU6ASoiEC92MS9hdWRpby9zcGVlY2hiBnByb3RvMw", [file_google_api_annotations, file_google_api_httpbody]);
 
 /**
  * A short recording of the voice to clone, for engines that support voice cloning.
@@ -253,6 +253,28 @@ export type SynthesisTimings = Message<"voxbatch.tts.v1.SynthesisTimings"> & {
    * @generated from field: double prompt_encode_seconds = 31;
    */
   promptEncodeSeconds: number;
+
+  /**
+   * Streams, as a listener playing from the first chunk hears them (so far, on each chunk):
+   * times a chunk was sent after the audio before it had finished playing.
+   *
+   * @generated from field: int32 stalls = 10;
+   */
+  stalls: number;
+
+  /**
+   * Seconds the listener's playback waited for late chunks, in all.
+   *
+   * @generated from field: double stalled_seconds = 11;
+   */
+  stalledSeconds: number;
+
+  /**
+   * Audio seconds still to play when the latest chunk with audio was sent (its slack).
+   *
+   * @generated from field: double final_slack_seconds = 12;
+   */
+  finalSlackSeconds: number;
 };
 
 /**
@@ -930,6 +952,35 @@ export type BatchingInfo = Message<"voxbatch.tts.v1.BatchingInfo"> & {
    * @generated from field: int32 workers = 5;
    */
   workers: number;
+
+  /**
+   * The scheduler: "streaming" (admits rows by each stream's slack against its playback) or
+   * "greedy" (every compatible waiting row joins a running batch).
+   *
+   * @generated from field: string scheduler = 10;
+   */
+  scheduler: string;
+
+  /**
+   * Slack (audio ahead of playback) every started stream keeps before more rows are admitted.
+   *
+   * @generated from field: int32 stream_margin_ms = 11;
+   */
+  streamMarginMs: number;
+
+  /**
+   * "adaptive" (window_ms is the bound; the wait follows arrivals and measured cost) or "fixed".
+   *
+   * @generated from field: string window_mode = 12;
+   */
+  windowMode: string;
+
+  /**
+   * Most work items one caller may have queued; 0: no cap of its own.
+   *
+   * @generated from field: int32 max_queued_per_caller = 13;
+   */
+  maxQueuedPerCaller: number;
 };
 
 /**
@@ -1092,6 +1143,29 @@ export type GetServerInfoResponse = Message<"voxbatch.tts.v1.GetServerInfoRespon
    * @generated from field: int64 max_voice_clip_bytes = 53;
    */
   maxVoiceClipBytes: bigint;
+
+  /**
+   * The most recent generation steps (at most 2000, newest last; a whole-batch engine's batch
+   * counts as one step), for charts of rows per step.
+   *
+   * @generated from field: repeated voxbatch.tts.v1.StepRecord recent_steps = 30;
+   */
+  recentSteps: StepRecord[];
+
+  /**
+   * The scheduler's fitted cost of one step against rows (1 to max_batch_size), for the batch
+   * key the server ran most.
+   *
+   * @generated from field: repeated voxbatch.tts.v1.StepCost step_costs = 31;
+   */
+  stepCosts: StepCost[];
+
+  /**
+   * What the scheduler decided and how streams fared since the server started.
+   *
+   * @generated from field: voxbatch.tts.v1.SchedulerStats scheduler = 32;
+   */
+  scheduler?: SchedulerStats | undefined;
 };
 
 /**
@@ -1100,6 +1174,138 @@ export type GetServerInfoResponse = Message<"voxbatch.tts.v1.GetServerInfoRespon
  */
 export const GetServerInfoResponseSchema: GenMessage<GetServerInfoResponse> = /*@__PURE__*/
   messageDesc(file_voxbatch_tts_v1_tts, 19);
+
+/**
+ * One generation step (or one batch of a whole-batch engine).
+ *
+ * @generated from message voxbatch.tts.v1.StepRecord
+ */
+export type StepRecord = Message<"voxbatch.tts.v1.StepRecord"> & {
+  /**
+   * When the step finished, in seconds since the Unix epoch.
+   *
+   * @generated from field: double end_time_unix_seconds = 1;
+   */
+  endTimeUnixSeconds: number;
+
+  /**
+   * Rows (work items) the step computed.
+   *
+   * @generated from field: int32 rows = 2;
+   */
+  rows: number;
+
+  /**
+   * Seconds the step took.
+   *
+   * @generated from field: double seconds = 3;
+   */
+  seconds: number;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.StepRecord.
+ * Use `create(StepRecordSchema)` to create a new message.
+ */
+export const StepRecordSchema: GenMessage<StepRecord> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 20);
+
+/**
+ * The fitted cost of one step of `rows` rows.
+ *
+ * @generated from message voxbatch.tts.v1.StepCost
+ */
+export type StepCost = Message<"voxbatch.tts.v1.StepCost"> & {
+  /**
+   * @generated from field: int32 rows = 1;
+   */
+  rows: number;
+
+  /**
+   * @generated from field: double seconds = 2;
+   */
+  seconds: number;
+
+  /**
+   * Measured steps of exactly this many rows behind the figure (0: extrapolated).
+   *
+   * @generated from field: int32 samples = 3;
+   */
+  samples: number;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.StepCost.
+ * Use `create(StepCostSchema)` to create a new message.
+ */
+export const StepCostSchema: GenMessage<StepCost> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 21);
+
+/**
+ * The scheduler's counters since the server started.
+ *
+ * @generated from message voxbatch.tts.v1.SchedulerStats
+ */
+export type SchedulerStats = Message<"voxbatch.tts.v1.SchedulerStats"> & {
+  /**
+   * Rows admitted into running batches between steps.
+   *
+   * @generated from field: int64 rows_admitted = 1;
+   */
+  rowsAdmitted: bigint;
+
+  /**
+   * Times waiting rows were held back to keep running streams ahead of playback.
+   *
+   * @generated from field: int64 held_back = 2;
+   */
+  heldBack: bigint;
+
+  /**
+   * Streams that finished with no stall, and with at least one.
+   *
+   * @generated from field: int64 streams_viable = 3;
+   */
+  streamsViable: bigint;
+
+  /**
+   * @generated from field: int64 streams_stalled = 4;
+   */
+  streamsStalled: bigint;
+
+  /**
+   * Requests refused because their caller had its cap of queued work.
+   *
+   * @generated from field: int64 refused_caller_cap = 5;
+   */
+  refusedCallerCap: bigint;
+
+  /**
+   * Fitted seconds a joining row's prefill and a finishing row's final work add to a step.
+   *
+   * @generated from field: double prefill_seconds = 6;
+   */
+  prefillSeconds: number;
+
+  /**
+   * @generated from field: double finish_seconds = 7;
+   */
+  finishSeconds: number;
+
+  /**
+   * Audio seconds one step gives a streaming row.
+   *
+   * @generated from field: double audio_per_step_seconds = 8;
+   */
+  audioPerStepSeconds: number;
+};
+
+/**
+ * Describes the message voxbatch.tts.v1.SchedulerStats.
+ * Use `create(SchedulerStatsSchema)` to create a new message.
+ */
+export const SchedulerStatsSchema: GenMessage<SchedulerStats> = /*@__PURE__*/
+  messageDesc(file_voxbatch_tts_v1_tts, 22);
 
 /**
  * One batch the engine ran.
@@ -1134,7 +1340,7 @@ export type BatchRecord = Message<"voxbatch.tts.v1.BatchRecord"> & {
  * Use `create(BatchRecordSchema)` to create a new message.
  */
 export const BatchRecordSchema: GenMessage<BatchRecord> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 20);
+  messageDesc(file_voxbatch_tts_v1_tts, 23);
 
 /**
  * One request the server answered successfully.
@@ -1183,7 +1389,7 @@ export type RequestRecord = Message<"voxbatch.tts.v1.RequestRecord"> & {
  * Use `create(RequestRecordSchema)` to create a new message.
  */
 export const RequestRecordSchema: GenMessage<RequestRecord> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 21);
+  messageDesc(file_voxbatch_tts_v1_tts, 24);
 
 /**
  * Request of CreateSpeech, with the fields and JSON names of OpenAI's speech request. JSON fields
@@ -1253,7 +1459,7 @@ export type CreateSpeechRequest = Message<"voxbatch.tts.v1.CreateSpeechRequest">
  * Use `create(CreateSpeechRequestSchema)` to create a new message.
  */
 export const CreateSpeechRequestSchema: GenMessage<CreateSpeechRequest> = /*@__PURE__*/
-  messageDesc(file_voxbatch_tts_v1_tts, 22);
+  messageDesc(file_voxbatch_tts_v1_tts, 25);
 
 /**
  * Container or sample format of returned audio.
