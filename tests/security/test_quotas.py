@@ -158,19 +158,20 @@ def test_the_schedulers_fair_share_counts_by_key_not_by_address_or_header(keyfil
     """Two keys from one address are two callers; a header cannot make one key pass for another."""
     path, keys = keyfile
     gate = threading.Event()
+    # One sentence per work item (work_item_chars 20), so the queue counts sentences.
     with ServerThread(ToneEngine(gate=gate), api_keys_file=path, cache_mb=0, max_batch_size=1,
-                      max_queued_per_caller=3) as server:
+                      max_queued_per_caller=3, work_item_chars=20, max_text_chars=1000) as server:
         first, second = keys["unlimited"], keys["per_minute"]
         spoofed = (("x-voxbatch-client", "someone-else"),)
         held = []
         with Client(server.target, api_key=first, timeout=20) as a, Client(server.target, api_key=second, timeout=20) as b:
             try:
-                held.append(threading.Thread(target=lambda: a.synthesize("One. Two. Three.")))
+                held.append(threading.Thread(target=lambda: a.synthesize("Sentence one. Sentence two. Sentence three.")))
                 held[-1].start()
                 wait_until(lambda: server.batcher.queue_depth == 2, 10, "two sentences of the first key to queue")
                 stub = tts_pb2_grpc.TtsServiceStub(a._channel)
                 with pytest.raises(grpc.RpcError) as caught:  # the same key, claiming to be another caller
-                    stub.Synthesize(pb.SynthesizeRequest(text="Four. Five."), metadata=a._metadata + spoofed, timeout=5)
+                    stub.Synthesize(pb.SynthesizeRequest(text="Sentence four. Sentence five."), metadata=a._metadata + spoofed, timeout=5)
                 assert caught.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
                 assert "this caller already has 2" in caught.value.details()
                 held.append(threading.Thread(target=lambda: b.synthesize("Six.")))
