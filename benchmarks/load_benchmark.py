@@ -49,6 +49,7 @@ class Engine:
     duration_s: float
     threads: int | None = None
     description: str = ""
+    parameters: dict | None = None  # sent with every request
 
 
 def voxcpm_engine(folder: Path, duration_s: float, threads: int) -> Engine:
@@ -61,7 +62,9 @@ def voxcpm_engine(folder: Path, duration_s: float, threads: int) -> Engine:
         "voxcpm", {"engine": "voxcpm", "model_dir": folder, "device": "cpu"}, VOXCPM_TEXTS, duration_s, threads,
         f"VoxCPM, random weights scaled from the tiny test model ({shape}; {params:.1f} M parameters), float32, "
         f"{threads} torch thread(s), 10 inference steps; the stop head never fires, so each text runs to its "
-        "length cap (5.4 or 6.3 s of audio for these short texts)",
+        "length cap (5.4 or 6.3 s of audio for these short texts); retry_badcase off, since every "
+        "try of a random model runs on and a trained one stops",
+        parameters={"retry_badcase": False},
     )
 
 
@@ -79,6 +82,8 @@ def _count_parameters(folder: Path) -> float:
 
 
 def measure(target: str, engine: Engine, duration_s: float | None = None, **load) -> dict:
+    if engine.parameters:
+        load.setdefault("parameters", engine.parameters)
     spec = LoadSpec(texts=engine.texts, duration_s=duration_s or engine.duration_s, timeout_s=300, seed=7, **load)
     return asyncio.run(run_load(target, spec)).summary()
 

@@ -45,6 +45,7 @@ class EngineParams:
     temperature: float | None = None
     seed: int | None = None
     speaking_rate: float | None = None
+    retry_badcase: bool | None = None
 
     def given(self) -> dict[str, float | int]:
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
@@ -130,6 +131,7 @@ class EngineAudio:
     samples: np.ndarray
     sample_rate: int
     length_capped: bool = False
+    badcase_retries: int = 0  # times the engine generated it again (VoxCPM's retry_badcase)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,11 @@ class Metrics:
         )
         for outcome in ("viable", "stalled"):
             self.streams.labels(outcome)
+        self.badcase_retries = Counter(
+            "voxbatch_badcase_retries",
+            "Sentences generated again because their try ran on to the bad-case length (retry_badcase).",
+            registry=r,
+        )
         for rpc in RPCS:  # so that dashboards show zeros rather than gaps before the first call
             self.requests.labels(rpc, "OK")
         for mode in MODES:
@@ -116,6 +121,8 @@ class Metrics:
         if record.streamed:
             self.streams.labels("stalled" if record.stalls else "viable").inc()
             self.final_slack.observe(record.final_slack_s)
+        if record.badcase_retries:
+            self.badcase_retries.inc(record.badcase_retries)
 
     def step_ran(self, rows: int, seconds: float) -> None:
         self.step_rows.observe(rows)

@@ -63,6 +63,7 @@ class SynthesisResult:
     request_id: str
     timings: RequestTimings
     length_capped: bool
+    badcase_retries: int = 0
 
 
 @dataclass
@@ -93,6 +94,7 @@ class RequestRecord:
     request_id: str = ""
     stalls: int = 0  # streams: times the listener's playback ran dry
     final_slack_s: float = 0.0  # streams: audio still buffered at the last chunk
+    badcase_retries: int = 0  # sentences generated again (retry_badcase)
 
 
 @dataclass
@@ -163,7 +165,10 @@ class Synthesizer:
             native = self.engine.info.native_sample_rate
             data = await asyncio.to_thread(_encode_whole, samples, native, plan.rate, request.encoding)
             timings = _timings(jobs, plan)
-            self._finished(RequestRecord(time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s, plan.request_id))
+            self._finished(RequestRecord(
+                time.time(), timings.total_s, timings.queue_wait_s, False, timings.total_s, plan.request_id,
+                badcase_retries=sum(a.badcase_retries for a in audios),
+            ))
             log.info(
                 "synthesized %d work items, %.2f s of audio, queue %.3fs, batch %d, compute %.3fs, total %.3fs%s",
                 len(jobs), len(samples) / native, timings.queue_wait_s, timings.batch_size,
@@ -178,6 +183,7 @@ class Synthesizer:
                 request_id=plan.request_id,
                 timings=timings,
                 length_capped=any(a.length_capped for a in audios),
+                badcase_retries=sum(a.badcase_retries for a in audios),
             )
 
     async def _stream(self, request: SynthesisRequest, deadline: float | None, admission: Admission) -> AsyncIterator[StreamPiece]:

@@ -48,6 +48,7 @@ class Audio:
     request_id: str = ""
     timings: Timings | None = None
     length_capped: bool = False
+    badcase_retries: int = 0  # sentences the server generated again (retry_badcase)
 
     @classmethod
     def from_response(cls, r: pb.SynthesizeResponse) -> Audio:
@@ -59,6 +60,7 @@ class Audio:
             request_id=r.request_id,
             timings=Timings.from_pb(r.timings),
             length_capped=r.length_capped,
+            badcase_retries=r.badcase_retries,
         )
 
     def save(self, path: str | Path) -> Path:

@@ -58,6 +58,7 @@ def _say(args: argparse.Namespace) -> int:
         seed=args.seed,
         cfg_value=args.cfg_value,
         inference_steps=args.inference_steps,
+        retry_badcase=args.retry_badcase,
         priority=Priority.BACKGROUND if args.background else Priority.INTERACTIVE,
         normalize=args.normalize,
     )
@@ -232,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     say.add_argument("--prompt", help="a recording to continue from, next to a --reference without text (VoxCPM2)")
     say.add_argument("--prompt-text", help="what the --prompt recording says")
+    say.add_argument(
+        "--retry-badcase", action=argparse.BooleanOptionalAction, default=None,
+        help="generate a sentence again when it never stops (VoxCPM; default: on when unseeded)",
+    )
     say.add_argument("--background", action="store_true", help="run at background priority")
     say.add_argument("--stream", action="store_true", help="stream sentence by sentence")
     say.add_argument(

@@ -34,7 +34,7 @@ class Client:
     "pcm_s16le"), sample_rate (0 = native), reference (voice cloning), cfg_value,
     inference_steps, temperature, seed, speaking_rate, priority, request_id; instructions (how the
     voice should sound, VoxCPM2) and prompt (a clip with transcript to continue from, next to a
-    reference without one, VoxCPM2).
+    reference without one, VoxCPM2), retry_badcase (VoxCPM; unset = the engine's rule).
     """
 
     def __init__(

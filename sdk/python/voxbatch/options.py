@@ -66,6 +66,7 @@ def build_request(
     instructions: str = "",
     prompt: Reference | None = None,
     normalize: bool | None = None,
+    retry_badcase: bool | None = None,
 ):
     params = pb.SynthesisParameters()
     for name, value in (
@@ -74,6 +75,7 @@ def build_request(
         ("temperature", temperature),
         ("seed", seed),
         ("speaking_rate", speaking_rate),
+        ("retry_badcase", retry_badcase),
     ):
         if value is not None:
             setattr(params, name, value)

@@ -89,6 +89,8 @@ export interface SynthesisOptions extends CallOptions {
   temperature?: number;
   seed?: number | bigint;
   speakingRate?: number;
+  /** Generate a sentence again when it never stops (VoxCPM); unset keeps the engine's rule. */
+  retryBadcase?: boolean;
   /** Defaults to interactive. */
   priority?: Priority | PriorityName;
   /** Echoed in the response and the server's logs; the server makes one up when empty. */
@@ -131,6 +133,7 @@ export function buildRequest(
   if (options.temperature !== undefined) parameters.temperature = options.temperature;
   if (options.seed !== undefined) parameters.seed = BigInt(options.seed);
   if (options.speakingRate !== undefined) parameters.speakingRate = options.speakingRate;
+  if (options.retryBadcase !== undefined) parameters.retryBadcase = options.retryBadcase;
   const init = {
     text,
     voice: options.voice ?? "",

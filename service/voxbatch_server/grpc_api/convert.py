@@ -41,6 +41,7 @@ def synthesis_request(msg: pb.SynthesizeRequest | pb.StreamSynthesizeRequest) ->
         temperature=p.temperature if p.HasField("temperature") else None,
         seed=p.seed if p.HasField("seed") else None,
         speaking_rate=p.speaking_rate if p.HasField("speaking_rate") else None,
+        retry_badcase=p.retry_badcase if p.HasField("retry_badcase") else None,
     )
     reference = _clip(msg, "reference")
     return SynthesisRequest(
@@ -95,6 +96,7 @@ def synthesize_response(result) -> pb.SynthesizeResponse:
         request_id=result.request_id,
         timings=timings_pb(result.timings),
         length_capped=result.length_capped,
+        badcase_retries=result.badcase_retries,
     )
 
 

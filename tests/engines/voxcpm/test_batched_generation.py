@@ -162,3 +162,40 @@ def test_rows_are_handed_over_as_soon_as_they_finish(tiny_engine):
     # The short row is handed over first, while the long one still runs; both shared steps.
     assert handed == [(0, 0, 2), (1, 1, 2)]
     assert all(r is not None for r in rows)
+
+
+def test_a_bad_case_is_retried_alone_with_the_next_seed_while_its_neighbours_run_on(tiny_engine):
+    """The tiny model never stops, so every try runs on to the bad-case length: with retries the
+    row runs three times (seeds 5, 6, 7) and keeps the last try, while the long row beside it
+    never waits and gets exactly its audio alone."""
+    from dataclasses import replace
+
+    short, long = requests(tiny_engine, [TEXTS[0], TEXTS[3]], (5, 9))
+    retried = replace(short, badcase_patches=short.max_patches - 10, retries=2)
+    handed: list[tuple[int, int]] = []
+    rows = generate(tiny_engine._net, [retried, long], on_done=lambda i, row, peak: handed.append((i, row.retries)))
+    assert 3 * short.max_patches < long.max_patches and handed == [(0, 2), (1, 0)]
+    assert rows[0].retries == 2 and rows[0].capped
+    last_try = generate(tiny_engine._net, [replace(short, seed=7)])[0]
+    np.testing.assert_allclose(rows[0].patches.numpy(), last_try.patches.numpy(), atol=1e-5)
+    np.testing.assert_allclose(rows[1].patches.numpy(), generate(tiny_engine._net, [long])[0].patches.numpy(), atol=1e-5)
+
+
+def test_retry_badcase_defaults_follow_upstream(tiny_engine, tmp_path):
+    from voxbatch_server.errors import InvalidInput
+
+    def retries(**kw):
+        return tiny_engine.prepare(task(TEXTS[1], **kw)).request.retries
+
+    assert retries(seed=None) == 2  # unseeded, temperature 1: a retry can differ
+    assert retries(seed=3) == 0 and retries(seed=None, temperature=0.0) == 0 and retries(seed=None, stream=True) == 0
+    assert retries(seed=3, retry_badcase=True) == 2 and retries(seed=None, retry_badcase=False) == 0
+    with pytest.raises(InvalidInput, match="retry_badcase cannot apply to streamed audio"):
+        tiny_engine.prepare(task(TEXTS[1], seed=None, stream=True, retry_badcase=True))
+    # A row that stops by itself before the bad-case length is never retried.
+    from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+    from voxbatch_server.engines.voxcpm.random_checkpoint import write_checkpoint
+
+    stopping = VoxCPMEngine(write_checkpoint(tmp_path / "early", stop="early"), device="cpu")
+    audio = stopping.run_batch([stopping.prepare(task(TEXTS[0], seed=None))])[0]
+    assert audio.badcase_retries == 0 and not audio.length_capped

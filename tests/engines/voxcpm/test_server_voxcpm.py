@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.support.net import wait_until
+from tests.support.net import free_port, wait_until
 from tests.support.server import ServerThread
 from voxbatch import Client, Encoding, Reference, join_chunks
 from voxbatch.errors import InvalidRequestError
@@ -19,7 +19,7 @@ from .conftest import prompt_audio
 
 @pytest.fixture(scope="module")
 def voxcpm_server(tiny_engine):
-    with ServerThread(tiny_engine, cache_mb=0) as server:
+    with ServerThread(tiny_engine, cache_mb=0, metrics_port=free_port()) as server:
         yield server
 
 
@@ -34,7 +34,7 @@ def test_server_info_describes_the_voxcpm_engine(voxcpm_server):
         info = client.server_info()
         voices = client.voices()
     assert (info.engine, info.native_sample_rate_hz, info.supports_cloning) == ("voxcpm", 44100, True)
-    assert {p.name for p in info.parameters} == {"cfg_value", "inference_steps", "temperature", "seed"}
+    assert {p.name for p in info.parameters} == {"cfg_value", "inference_steps", "temperature", "seed", "retry_badcase"}
     assert voices.default_voice == "default"
 
 
@@ -64,6 +64,25 @@ def test_cloning_from_a_reference_wav(voxcpm_server):
         audio = client.synthesize("Hi there.", reference=Reference(clip, "A tone sweeps."), seed=3, inference_steps=2)
     samples, rate = sf.read(io.BytesIO(audio.data))
     assert rate == 44100 and len(samples) > 44100 // 2
+
+
+def test_unseeded_runaways_are_retried_and_counted_in_the_response_and_the_metrics(voxcpm_server):
+    import httpx
+
+    from tests.ops.support import parse_metrics
+
+    def retries_counted() -> float:
+        url = f"http://127.0.0.1:{voxcpm_server.running.metrics_port}/metrics"
+        return parse_metrics(httpx.get(url, timeout=5).text).get("voxbatch_badcase_retries_total", 0.0)
+
+    before = retries_counted()
+    with Client(voxcpm_server.target) as client:
+        unseeded = client.synthesize("Hi.", inference_steps=2)  # the tiny model never stops: every try runs away
+        seeded = client.synthesize("Hi.", inference_steps=2, seed=1)
+        off = client.synthesize("Hi.", inference_steps=2, retry_badcase=False)
+    assert (unseeded.badcase_retries, seeded.badcase_retries, off.badcase_retries) == (2, 0, 0)
+    assert unseeded.length_capped  # what still runs away after the retries is reported as before
+    assert retries_counted() - before == 2
 
 
 def test_bad_reference_audio_is_invalid_argument(voxcpm_server):

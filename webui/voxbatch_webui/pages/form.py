@@ -91,7 +91,11 @@ class ParameterControls:
     """A slider per engine parameter (a number box for the seed), with the server's ranges."""
 
     def __init__(self, snapshot: ServerSnapshot) -> None:
-        self.specs = [spec for spec in snapshot.info.parameters if spec.name in _FIELDS]
+        # On/off parameters (retry_badcase) keep the engine's own rule; sliders are for ranges.
+        self.specs = [
+            spec for spec in snapshot.info.parameters
+            if spec.name in _FIELDS and _FIELDS[spec.name].cpp_type != FieldDescriptor.CPPTYPE_BOOL
+        ]
         self._sliders: dict[str, ui.slider] = {}
         self._seed: ui.number | None = None
         with ui.grid().classes("w-full grid-cols-1 sm:grid-cols-2 gap-x-6 gap-y-3"):

@@ -33,6 +33,10 @@ LANGUAGES = ("zh", "en")  # what VoxCPM 1 and 1.5 were trained to speak
 # Generation stops at this many patches per target-text token (plus 10): upstream's runaway
 # guard. A row that reaches it is reported as length_capped.
 PATCHES_PER_TOKEN = 6
+# Bad-case retry, upstream's defaults: a try that generates 6 patches per target token or more
+# runs again with the next seed, at most 3 tries in all.
+BADCASE_RATIO = 6.0
+BADCASE_RETRIES = 2
 PROMPT_CACHE_ENTRIES = 64
 
 
@@ -75,6 +79,11 @@ class VoxCPMEngine(Engine):
                 ParameterSpec("inference_steps", 1, 100, 10, "Flow-matching solver steps per 160 ms patch; fewer is faster."),
                 ParameterSpec("temperature", 0.0, 2.0, 1.0, "Scales the sampling noise; 0 is deterministic."),
                 ParameterSpec("seed", 0, 2**32 - 1, 0, "Random seed; unset picks one per request."),
+                ParameterSpec(
+                    "retry_badcase", 0, 1, 1,
+                    "Generate a sentence again (next seed, at most 2 more tries) when it runs to the length cap. "
+                    "Unset: on for unseeded unary requests at temperature > 0.",
+                ),
             ),
             supports_cloning=True,
             supports_instructions=v2,
@@ -98,16 +107,24 @@ class VoxCPMEngine(Engine):
             raise InvalidInput(f"the model's tokenizer finds nothing to say in {text[:40]!r}")
         max_patches = min(int(target_tokens * PATCHES_PER_TOKEN + 10), self.model.config.max_length)
         p = task.params
+        temperature = 1.0 if p.temperature is None else float(p.temperature)
+        retry = p.retry_badcase
+        if retry and task.stream:
+            raise InvalidInput("retry_badcase cannot apply to streamed audio (it is sent as it is made); leave it unset")
+        if retry is None:
+            retry = p.seed is None and temperature > 0 and not task.stream
         request = RowRequest(
             tokens=tokens,
             prompt_feats=prompt_feats,
             max_patches=max_patches,
             cfg_value=2.0 if p.cfg_value is None else float(p.cfg_value),
             steps=10 if p.inference_steps is None else int(p.inference_steps),
-            temperature=1.0 if p.temperature is None else float(p.temperature),
+            temperature=temperature,
             seed=secrets.randbits(32) if p.seed is None else int(p.seed),
             stream=task.stream,
             reference_feats=reference_feats,
+            badcase_patches=target_tokens * BADCASE_RATIO if retry else None,
+            retries=BADCASE_RETRIES if retry else 0,
         )
         positions = request.prefill_length + max_patches + 1
         limit = self.model.config.lm_config.max_position_embeddings
@@ -185,7 +202,10 @@ class VoxCPMEngine(Engine):
         return [audios.get(i, empty) for i in range(len(rows))]
 
     def _audio(self, row) -> EngineAudio:
-        return EngineAudio(row.audio.numpy().astype(np.float32), self.info.native_sample_rate, length_capped=row.capped)
+        return EngineAudio(
+            row.audio.numpy().astype(np.float32), self.info.native_sample_rate, length_capped=row.capped,
+            badcase_retries=row.retries,
+        )
 
     def device_free_memory(self) -> int | None:
         if self.device.startswith("cuda"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -36,6 +36,11 @@ class RowRequest:
     # VoxCPM2: (R, P, D) patches of an isolated reference clip, put in front of the text
     # between the reference start and end tokens.
     reference_feats: torch.Tensor | None = None
+    # Bad-case retry, as upstream's generate offers it: a row that generates at least this many
+    # patches (6 per target-text token) is run again from its prompt with the next seed, up to
+    # `retries` more times; the last try is kept. None: no retry.
+    badcase_patches: float | None = None
+    retries: int = 0
 
     @property
     def prefill_length(self) -> int:
@@ -48,6 +53,7 @@ class RowResult:
     audio: torch.Tensor  # (N,) float32 on the CPU
     patches: torch.Tensor  # (T, P, D) generated latent patches, on the CPU
     capped: bool
+    retries: int = 0  # times the row was generated again (bad-case retry)
 
 
 @dataclass
@@ -61,6 +67,17 @@ class _Row:
     peak_rows: int = 0  # most rows it shared a step with
     done: bool = False
     capped: bool = False
+    retried: int = 0  # tries before this one
+
+    def badcase(self) -> bool:
+        r = self.request
+        return r.badcase_patches is not None and self.retried < r.retries and self.steps >= r.badcase_patches
+
+    def retry(self, device) -> _Row:
+        """The same row again from its prompt, with the next seed (upstream's rule)."""
+        request = replace(self.request, seed=self.request.seed + 1)
+        return _Row(self.index, request, torch.Generator(device=device).manual_seed(int(request.seed)),
+                    peak_rows=self.peak_rows, retried=self.retried + 1)
 
 
 @dataclass
@@ -194,6 +211,8 @@ def generate(
     not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s, left, left_s)`
     reports each step's rows and time, the prefill time of the rows that joined before it, and
     the decoding time of the rows that finished in it (both apart from the step's own time).
+    A bad case (see RowRequest.badcase_patches) leaves the batch like a finished row and
+    rejoins it from its prompt between steps, so its neighbours never wait for it.
     """
     param = next(net.base_lm.parameters())
     device, dtype = param.device, param.dtype
@@ -211,22 +230,30 @@ def generate(
     def finish(done: list[_Row]) -> None:
         for row in done:
             audio = torch.cat(row.audio).cpu()
-            result = RowResult(audio, torch.stack(row.patches).float().cpu(), row.capped)
+            result = RowResult(audio, torch.stack(row.patches).float().cpu(), row.capped, row.retried)
             results[row.index] = result
             if on_done is not None:
                 on_done(row.index, result, row.peak_rows)
 
     state = _prefill(net, new_rows(requests))
     max_rows = max_rows or len(requests)
-    while state.rows:
+    retrying: list[_Row] = []  # bad cases waiting to rejoin: only they start again, not their batch
+    while state.rows or retrying:
         step_began = time.perf_counter()  # the step's time includes the admission round trip
         joined, joined_s, left, left_s = 0, 0.0, 0, 0.0
-        if admit is not None and len(state.rows) < max_rows:
-            joining = admit(max_rows - len(state.rows))
-            if joining:
-                began = time.perf_counter()
-                state.join(_prefill(net, new_rows(joining)))
-                joined, joined_s = len(joining), time.perf_counter() - began
+        if retrying or (admit is not None and len(state.rows) < max_rows):
+            began = time.perf_counter()
+            room = max_rows - len(state.rows)
+            joining_rows, retrying = retrying[:room], retrying[room:]
+            if admit is not None and len(joining_rows) < room:
+                joining_rows += new_rows(admit(room - len(joining_rows)) or [])
+            if joining_rows:
+                fresh = _prefill(net, joining_rows)
+                if state.rows:
+                    state.join(fresh)
+                else:
+                    state = fresh
+                joined, joined_s = len(joining_rows), time.perf_counter() - began
         active = state.rows
         mu = net.dit_condition(state.lm_hidden, state.res_hidden)
         noise = torch.cat(
@@ -255,10 +282,13 @@ def generate(
             if on_piece is not None and row.request.stream:
                 on_piece(row.index, samples.cpu())
         state.condition = new
-        if any(r.done for r in active):
+        done = [r for r in active if r.done]
+        if done:
             began = time.perf_counter()
-            finish([r for r in active if r.done])
-            left, left_s = sum(r.done for r in active), time.perf_counter() - began
+            again = [r for r in done if r.badcase() and not (cancelled is not None and cancelled(r.index))]
+            retrying += [r.retry(device) for r in again]
+            finish([r for r in done if all(r is not a for a in again)])
+            left, left_s = len(done), time.perf_counter() - began
         keep = [i for i, r in enumerate(active) if not r.done and not (cancelled is not None and cancelled(r.index))]
         if len(keep) < len(active):
             state.keep(keep)

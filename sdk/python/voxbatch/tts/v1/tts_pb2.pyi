@@ -51,18 +51,20 @@ class ReferenceAudio(_message.Message):
     def __init__(self, audio: _Optional[bytes] = ..., transcript: _Optional[str] = ...) -> None: ...
 
 class SynthesisParameters(_message.Message):
-    __slots__ = ("cfg_value", "inference_steps", "temperature", "seed", "speaking_rate")
+    __slots__ = ("cfg_value", "inference_steps", "temperature", "seed", "speaking_rate", "retry_badcase")
     CFG_VALUE_FIELD_NUMBER: _ClassVar[int]
     INFERENCE_STEPS_FIELD_NUMBER: _ClassVar[int]
     TEMPERATURE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     SPEAKING_RATE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_BADCASE_FIELD_NUMBER: _ClassVar[int]
     cfg_value: float
     inference_steps: int
     temperature: float
     seed: int
     speaking_rate: float
-    def __init__(self, cfg_value: _Optional[float] = ..., inference_steps: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ...) -> None: ...
+    retry_badcase: bool
+    def __init__(self, cfg_value: _Optional[float] = ..., inference_steps: _Optional[int] = ..., temperature: _Optional[float] = ..., seed: _Optional[int] = ..., speaking_rate: _Optional[float] = ..., retry_badcase: _Optional[bool] = ...) -> None: ...
 
 class SynthesizeRequest(_message.Message):
     __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt", "normalize")
@@ -115,7 +117,7 @@ class SynthesisTimings(_message.Message):
     def __init__(self, queue_wait_seconds: _Optional[float] = ..., batch_size: _Optional[int] = ..., compute_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., prompt_encoded: _Optional[bool] = ..., prompt_encode_seconds: _Optional[float] = ..., stalls: _Optional[int] = ..., stalled_seconds: _Optional[float] = ..., final_slack_seconds: _Optional[float] = ...) -> None: ...
 
 class SynthesizeResponse(_message.Message):
-    __slots__ = ("audio", "encoding", "sample_rate_hz", "duration_seconds", "request_id", "timings", "length_capped")
+    __slots__ = ("audio", "encoding", "sample_rate_hz", "duration_seconds", "request_id", "timings", "length_capped", "badcase_retries")
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_RATE_HZ_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +125,7 @@ class SynthesizeResponse(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TIMINGS_FIELD_NUMBER: _ClassVar[int]
     LENGTH_CAPPED_FIELD_NUMBER: _ClassVar[int]
+    BADCASE_RETRIES_FIELD_NUMBER: _ClassVar[int]
     audio: bytes
     encoding: AudioEncoding
     sample_rate_hz: int
@@ -130,7 +133,8 @@ class SynthesizeResponse(_message.Message):
     request_id: str
     timings: SynthesisTimings
     length_capped: bool
-    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ...) -> None: ...
+    badcase_retries: int
+    def __init__(self, audio: _Optional[bytes] = ..., encoding: _Optional[_Union[AudioEncoding, str]] = ..., sample_rate_hz: _Optional[int] = ..., duration_seconds: _Optional[float] = ..., request_id: _Optional[str] = ..., timings: _Optional[_Union[SynthesisTimings, _Mapping]] = ..., length_capped: _Optional[bool] = ..., badcase_retries: _Optional[int] = ...) -> None: ...
 
 class StreamSynthesizeRequest(_message.Message):
     __slots__ = ("text", "voice", "reference", "encoding", "sample_rate_hz", "parameters", "priority", "request_id", "instructions", "prompt", "normalize")
