@@ -252,3 +252,36 @@ def test_a_cloned_voice_streams_from_the_first_sentence_and_a_dead_server_is_exp
         release.set()
         ui.stop()
         server.stop()
+
+
+def test_a_person_signs_in_with_a_key_that_never_reaches_the_page(browser, tmp_path):
+    """A server that requires keys: Chromium shows the sign-in form, the key works for synthesis,
+    and it appears nowhere the browser keeps (page, URL, cookies, storage); signing out asks again."""
+    from selenium.webdriver.common.by import By
+
+    from tests.support.engines import ToneEngine
+    from tests.support.security import add_key
+
+    keys = tmp_path / "keys.json"
+    _, secret = add_key(keys, "browser user", ("synthesize",))
+    with ServerThread(ToneEngine(), api_keys_file=keys) as server:
+        ui = WebUIProcess(server.target, tmp_path / "keyed-ui.log")
+        try:
+            browser.set_window_size(*DESKTOP)
+            browser.delete_all_cookies()
+            browser.get(ui.url + "/")
+            field = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=password]"), "the key field")[0]
+            shot(browser, "06-desktop-sign-in", DESKTOP)
+            field.send_keys(secret)
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Sign in']]").click()
+            type_and_synthesize(browser, "Signed in through a real browser.")
+            audio_source(browser)
+            assert decoded(browser)["seconds"] > 0.5
+            kept = [browser.page_source, browser.current_url, str(browser.get_cookies()),
+                    str(browser.execute_script("return [JSON.stringify(localStorage), JSON.stringify(sessionStorage)]"))]
+            assert not any(secret in place for place in kept)
+            assert secret not in ui.log.read_text()
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Sign out']]").click()
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "input[type=password]"), "the key field again")
+        finally:
+            ui.stop()

@@ -44,7 +44,7 @@ def test_a_flag_wins_over_the_environment_which_wins_over_the_default():
 def test_bad_settings_are_refused_with_what_is_accepted():
     with pytest.raises(SettingsError, match="--port: expected int, got 'eighty'"):
         WebUISettings.from_argv(["--port", "eighty"], environ={})
-    with pytest.raises(SettingsError, match="server must be HOST:PORT, not 'localhost'"):
+    with pytest.raises(SettingsError, match=r"server must be HOST:PORT or https://HOST\[:PORT\], not 'localhost'"):
         WebUISettings.from_argv([], environ={"VOXBATCH_WEBUI_SERVER": "localhost"})
 
 

@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from voxbatch import (
     AsyncClient,
     Audio,
+    AuthenticationError,
     Chunk,
     DeadlineExceededError,
     Encoding,
     InvalidRequestError,
     OverloadedError,
+    PermissionDeniedError,
     Reference,
     UnavailableError,
     VoxbatchError,
@@ -72,38 +74,79 @@ class Problem:
 
     title: str
     detail: str
-    kind: str  # unreachable, invalid, reference, busy, timeout, failed
+    kind: str  # unreachable, invalid, reference, busy, timeout, failed, auth, denied
 
 
 class Backend:
     """Owns the SDK clients. They are made inside the running event loop on first use, and made
     anew after the server could not be reached, so a server that comes back (or is still starting)
-    is found at once instead of after gRPC's reconnect back-off."""
+    is found at once instead of after gRPC's reconnect back-off.
 
-    def __init__(self, target: str, timeout_s: float) -> None:
+    With a server that requires API keys, each signed-in person's calls carry their own key:
+    `key_source()` names the key of the browser session being served, and each key has its own
+    clients (a person's key never travels on another person's calls)."""
+
+    def __init__(self, target: str, timeout_s: float, key_source: Callable[[], str] | None = None,
+                 ca_file: str | None = None) -> None:
         self.target = target
         self.timeout_s = timeout_s
-        self._control: AsyncClient | None = None
-        self._work: AsyncClient | None = None
+        self.ca_file = ca_file or None
+        self._key_source = key_source or (lambda: "")
+        self._clients: dict[tuple[str, str], AsyncClient] = {}  # (control or work, key) -> client
         self._retired: list[AsyncClient] = []
 
+    def _client(self, kind: str, key: str | None = None) -> AsyncClient:
+        key = self._key_source() if key is None else key
+        client = self._clients.get((kind, key))
+        if client is None:
+            timeout = CONTROL_TIMEOUT_S if kind == "control" else self.timeout_s
+            # api_key="" (not None): never fall back to the web UI process's VOXBATCH_API_KEY.
+            client = AsyncClient(self.target, timeout=timeout, api_key=key, ca_file=self.ca_file)
+            self._clients[(kind, key)] = client
+        return client
+
     def _control_client(self) -> AsyncClient:
-        if self._control is None:
-            self._control = AsyncClient(self.target, timeout=CONTROL_TIMEOUT_S)
-        return self._control
+        return self._client("control")
 
     def _work_client(self) -> AsyncClient:
-        if self._work is None:
-            self._work = AsyncClient(self.target, timeout=self.timeout_s)
-        return self._work
+        return self._client("work")
 
     def _unreachable(self) -> None:
         # Calls still running on the old channels (another person's stream) are left to finish;
         # the channels are closed at shutdown.
-        for client in (self._control, self._work):
+        self._retired.extend(self._clients.values())
+        self._clients.clear()
+
+    def forget(self, key: str) -> None:
+        """A person signed out: their key's clients go (closed at shutdown, like retired ones)."""
+        for kind in ("control", "work"):
+            client = self._clients.pop((kind, key), None)
             if client is not None:
                 self._retired.append(client)
-        self._control = self._work = None
+
+    async def needs_key(self) -> bool:
+        """True when the server refuses calls without an API key (False when it cannot be reached:
+        the page then says so and retries)."""
+        try:
+            await self._client("control", "").server_info()
+        except AuthenticationError:
+            return True
+        except UnavailableError:
+            self._unreachable()
+        except VoxbatchError:
+            pass
+        return False
+
+    async def accepts(self, key: str) -> bool:
+        """Whether the server accepts `key` (raises UnavailableError when it cannot be reached)."""
+        client = AsyncClient(self.target, timeout=CONTROL_TIMEOUT_S, api_key=key, ca_file=self.ca_file)
+        try:
+            await client.server_info()
+            return True
+        except AuthenticationError:
+            return False
+        finally:
+            await client.close()
 
     async def snapshot(self) -> ServerSnapshot:
         client = self._control_client()
@@ -138,10 +181,9 @@ class Backend:
             raise
 
     async def close(self) -> None:
-        for client in [self._control, self._work, *self._retired]:
-            if client is not None:
-                await client.close()
-        self._control = self._work = None
+        for client in [*self._clients.values(), *self._retired]:
+            await client.close()
+        self._clients.clear()
         self._retired.clear()
 
 
@@ -179,6 +221,15 @@ def explain(error: BaseException, target: str) -> Problem:
                            f"It has {int(match[1]):,} characters; the server accepts at most {int(match[2]):,}. "
                            "Shorten it or split it into parts.", "invalid")
         return Problem("The server can't use this request", _sentence(details), "invalid")
+    if isinstance(error, AuthenticationError):
+        return Problem("Your API key is not accepted",
+                       "The server does not accept the key you signed in with (it may have been revoked). "
+                       "Sign out and sign in with a valid key.", "auth")
+    if isinstance(error, PermissionDeniedError):
+        return Problem("Your API key may not do this", _sentence(error.details), "denied")
+    if isinstance(error, OverloadedError) and "quota" in error.details.lower():
+        wait = f" Try again in {error.retry_after_s:.0f} s." if error.retry_after_s else ""
+        return Problem("Your API key's quota is used up", _sentence(error.details.split(";")[0]) + wait, "busy")
     if isinstance(error, OverloadedError):
         if "queue" in error.details.lower():
             return Problem("The server is busy", "Too many requests are waiting. Try again in a few seconds.", "busy")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .backend import Backend
+from .session import KEYRING
 from .settings import WebUISettings
 from .store import AudioStore, History
 
@@ -18,9 +19,11 @@ class WebUI:
 
     @classmethod
     def create(cls, settings: WebUISettings) -> WebUI:
-        return cls(
+        webui = cls(
             settings=settings,
-            backend=Backend(settings.server, settings.timeout_s),
+            backend=Backend(settings.server, settings.timeout_s, KEYRING.current, settings.ca_file),
             store=AudioStore(settings.audio_cache_mb << 20),
             history=History(settings.history_size),
         )
+        KEYRING.on_sign_out.append(webui.backend.forget)
+        return webui

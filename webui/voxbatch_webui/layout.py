@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from nicegui import ui
 
 from .backend import Problem
+from .session import KEYRING
 
 PAGES = (("Speak", "/", "graphic_eq"), ("Server", "/server", "dns"))
 
@@ -27,6 +28,13 @@ def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
                 button.props("flat no-caps dense color=white padding='4px 10px'").mark(f"nav-{label.lower()}")
                 if path == current:
                     button.style("background: rgba(255, 255, 255, 0.18)").props('aria-current="page"')
+            if KEYRING.current():
+                def sign_out() -> None:
+                    KEYRING.sign_out()
+                    ui.navigate.to("/")
+
+                ui.button("Sign out", icon="logout", on_click=sign_out).props(
+                    "flat no-caps dense color=white padding='4px 10px'").mark("sign-out")
     with ui.column().classes("w-full max-w-4xl mx-auto p-2 sm:p-6 gap-4"):
         yield
 

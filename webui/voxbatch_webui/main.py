@@ -11,6 +11,7 @@ from nicegui import app, ui
 from . import live_player
 from .context import WebUI
 from .pages.server import server_page
+from .pages.sign_in import needs_sign_in, sign_in_page
 from .pages.synthesize import synthesis_page
 from .settings import SettingsError, WebUISettings
 from .store import AUDIO_ROUTE
@@ -24,11 +25,17 @@ def build(settings: WebUISettings) -> WebUI:
     app.on_shutdown(webui.backend.close)
 
     @ui.page("/")
-    def speak() -> None:
+    async def speak() -> None:
+        if await needs_sign_in(webui):
+            sign_in_page(webui, "/")
+            return
         synthesis_page(webui)
 
     @ui.page("/server")
-    def server() -> None:
+    async def server() -> None:
+        if await needs_sign_in(webui):
+            sign_in_page(webui, "/server")
+            return
         server_page(webui)
 
     return webui

@@ -25,8 +25,8 @@ def _setting(default: Any, help: str) -> Any:
 
 @dataclass(frozen=True)
 class WebUISettings:
-    server: str = _setting("localhost:50051", "Address of the voxbatch gRPC server, HOST:PORT.")
-    host: str = _setting("0.0.0.0", "Address the web UI listens on.")
+    server: str = _setting("localhost:50051", "Address of the voxbatch gRPC server, HOST:PORT or https://HOST[:PORT] for TLS.")
+    host: str = _setting("127.0.0.1", "Address the web UI listens on (0.0.0.0: every interface; put the server behind API keys first).")
     port: int = _setting(8080, "HTTP port of the web UI.")
     title: str = _setting("voxbatch", "Name shown in the page header and the browser tab.")
     timeout_s: float = _setting(300.0, "Seconds one synthesis may take before the UI gives up.")
@@ -36,6 +36,7 @@ class WebUISettings:
     audio_cache_mb: int = _setting(256, "Memory for the audio the UI keeps for playback and download, in MiB.")
     max_reference_mb: int = _setting(20, "Largest reference clip a person may upload for voice cloning, in MiB.")
     storage_secret: str = _setting("", "Secret that signs the browser-session cookie (default: a random one per start).")
+    ca_file: str = _setting("", "CA certificate (PEM) that signed the server's TLS certificate.")
 
     def __post_init__(self) -> None:
         problems = []
@@ -45,7 +46,10 @@ class WebUISettings:
                 problems.append(message)
 
         host, _, port = self.server.rpartition(":")
-        check(bool(host) and port.isdigit(), f"server must be HOST:PORT, not {self.server!r}")
+        check(
+            self.server.startswith("https://") and len(self.server) > len("https://") or (bool(host) and port.isdigit()),
+            f"server must be HOST:PORT or https://HOST[:PORT], not {self.server!r}",
+        )
         check(0 <= self.port <= 65535, f"port must be 0-65535, not {self.port}")
         check(self.timeout_s > 0, f"timeout_s must be positive, not {self.timeout_s}")
         check(0.2 <= self.refresh_s <= 60, f"refresh_s must be 0.2-60, not {self.refresh_s}")
