@@ -135,6 +135,10 @@ def test_cloning_needs_the_clone_capability(server, keys):
             list(client.stream("Hello there.", reference=reference))
     with Client(server.target, api_key=secrets["cloner"]) as client:
         assert client.synthesize("Hello there.", reference=reference).duration_seconds > 0
+    # A continuation prompt is someone's recorded voice too.
+    stub = tts_pb2_grpc.TtsServiceStub(grpc.insecure_channel(server.target))
+    prompt = pb.SynthesizeRequest(text="Hello.", prompt=pb.ReferenceAudio(audio=_wav(), transcript="a tone"))
+    assert code_of(lambda: stub.Synthesize(prompt, metadata=bearer(secrets["synth"]), timeout=10)) is grpc.StatusCode.PERMISSION_DENIED
 
 
 def test_health_stays_open_and_reflection_needs_a_key(channel, keys):

@@ -69,12 +69,21 @@ def peer_address(context, trust_forwarded_for: bool) -> str:
     return peer
 
 
+# Request fields that carry someone's recorded voice: sending any of them needs `clone`.
+VOICE_AUDIO_FIELDS = ("reference", "prompt")
+
+
 def _wants_clone(request) -> bool:
     has_field = getattr(request, "HasField", None)
-    try:
-        return bool(has_field and has_field("reference"))
-    except ValueError:  # a message without that field
+    if has_field is None:
         return False
+    for name in VOICE_AUDIO_FIELDS:
+        try:
+            if has_field(name):
+                return True
+        except ValueError:  # a message without that field
+            continue
+    return False
 
 
 class Authorization(grpc.aio.ServerInterceptor):
