@@ -43,6 +43,7 @@ def test_estimate_covers_the_measured_peak_of_a_batch(tmp_path, base):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
+    print(f"{base}: {figures}")  # -s shows the figures
     # What the batch of 4 adds beyond the single run must fit the estimate of the 4-row batch,
     # and the estimate must not be wildly pessimistic either.
     assert figures["measured"] <= figures["estimated"] <= 4 * max(figures["measured"], figures["single"]), figures
@@ -58,7 +59,19 @@ def test_estimate_of_the_1_5_shapes_matches_the_published_figures():
 
 
 def test_estimate_of_the_voxcpm2_shapes():
-    model = MemoryModel(VoxCPMConfig.from_dict(VOXCPM_2), dtype_bytes=2, fused_attention=True)
+    import torch
+
+    from voxbatch_server.engines.voxcpm.model import VoxCPMNetwork
+
+    config = VoxCPMConfig.from_dict(VOXCPM_2)
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in VoxCPMNetwork(config).state_dict().items()}
+    # Tensors whose shapes the published checkpoint is known to have.
+    assert shapes["base_lm.embed_tokens.weight"] == (73448, 2048)
+    assert shapes["base_lm.layers.27.self_attn.q_proj.weight"] == (2048, 2048)
+    assert shapes["feat_encoder.encoder.layers.11.self_attn.q_proj.weight"] == (2048, 1024)
+    assert shapes["audio_vae.decoder.sr_cond_model.7.bias_embed.weight"] == (4, 64)
+    model = MemoryModel(config, dtype_bytes=2, fused_attention=True)
     # 28 base + 8 residual layers, 2 KV heads of 128 channels, keys and values, bf16.
     assert model.kv_bytes_per_position == 36 * 1024
     one_minute = RowShape(prefill=200, max_patches=375)

@@ -76,8 +76,9 @@ VOXCPM_2["lm_config"].update(
                   "original_max_position_embeddings": 32768},
 )
 VOXCPM_2.update(feat_dim=64, patch_size=4, residual_lm_num_layers=8, scalar_quantization_latent_dim=512, dtype="bfloat16")
-VOXCPM_2["encoder_config"] = {"hidden_dim": 1024, "ffn_dim": 4096, "num_heads": 16, "num_layers": 12, "kv_channels": 64}
-VOXCPM_2["dit_config"].update(hidden_dim=1024, ffn_dim=4096, num_heads=16, num_layers=12, kv_channels=64)
+# The local modules share the base LM's rotary tables, so their heads are 128 wide too.
+VOXCPM_2["encoder_config"] = {"hidden_dim": 1024, "ffn_dim": 4096, "num_heads": 16, "num_layers": 12, "kv_channels": 128}
+VOXCPM_2["dit_config"].update(hidden_dim=1024, ffn_dim=4096, num_heads=16, num_layers=12, kv_channels=128)
 VOXCPM_2["audio_vae_config"].update(encoder_dim=128, latent_dim=64, decoder_dim=2048)
 
 
