@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from dataclasses import dataclass
 
 import grpc
@@ -23,7 +24,7 @@ from .grpc_api.servicer import TtsServicer
 from .grpc_api.status import UndecodableRequests
 from .logs import configure_logging
 from .metrics import Metrics
-from .settings import Settings, SettingsError, is_loopback
+from .settings import Settings, SettingsError, StartupError, is_loopback
 from .synthesis import Synthesizer
 from .voices import VoiceLibrary, make_voice_store
 
@@ -129,10 +130,32 @@ def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
     )
 
 
+def _port_in_use(address: str) -> StartupError:
+    return StartupError(
+        f"cannot listen on {address}: the port is in use (another server?) or the address is not this "
+        "machine's; pick another --port, or stop what holds it"
+    )
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Bind the address once, as gRPC will (SO_REUSEADDR, no SO_REUSEPORT), and let it go."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError:
+        raise _port_in_use(f"{host}:{port}") from None
+
+
 async def start_server(settings: Settings, engine: Engine | None = None) -> RunningServer:
     """Start serving on settings.host:settings.port (port 0 picks a free one)."""
     keys = load_keys(settings)  # before the engine loads: a bad keys file fails at once
     metrics_token = settings.metrics_token_file.read_text().strip() if settings.metrics_token_file else None
+    _check_port_free(settings.host, settings.port)  # before the engine loads: fail in a second, not a minute
+    owns_engine = engine is None
     if engine is None:
         from .engines.registry import create_engine
 
@@ -158,6 +181,9 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         options=[
             ("grpc.max_receive_message_length", MAX_RECEIVE_BYTES),
             ("grpc.max_send_message_length", MAX_SEND_BYTES),
+            # gRPC enables SO_REUSEPORT by default: a second server on the same port would then
+            # start too and share the calls at random. A port in use must fail the start.
+            ("grpc.so_reuseport", 0),
         ]
     )
     tts_pb2_grpc.add_TtsServiceServicer_to_server(TtsServicer(synthesizer, batcher, settings, metrics), server)
@@ -167,9 +193,14 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     credentials = server_credentials(settings)
     address = f"{settings.host}:{settings.port}"
-    port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    try:
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    except RuntimeError:  # grpc's "Failed to bind to address"
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {settings.host}:{settings.port}")
+        if owns_engine:
+            engine.close()
+        raise _port_in_use(address)
     batcher.start()
     await server.start()
     metrics_port = (

@@ -23,6 +23,11 @@ class SettingsError(ValueError):
     """A setting is invalid; the message says which and what is accepted."""
 
 
+class StartupError(RuntimeError):
+    """The server cannot start with valid settings (a port in use, a model folder of the wrong
+    kind, a device that is not there); the message says why and what to do."""
+
+
 def _setting(default: Any, help: str, **extra: Any) -> Any:
     return field(default=default, metadata={"help": help, **extra})
 

@@ -45,8 +45,9 @@ def test_openai_voice_names_select_the_default_voice_and_ours_are_kept():
     assert speech_request(pb.CreateSpeechRequest(input="Hi.", voice="alloy"), VOICES).voice == ""
     assert speech_request(pb.CreateSpeechRequest(input="Hi.", voice="Shimmer"), VOICES).voice == ""
     assert speech_request(pb.CreateSpeechRequest(input="Hi.", voice="nova-like"), VOICES).voice == "nova-like"
-    # Anything else goes to the pipeline, which refuses unknown voices with the list.
-    assert speech_request(pb.CreateSpeechRequest(input="Hi.", voice="zelda"), VOICES).voice == "zelda"
+    # Anything else is refused with both lists: ours and OpenAI's names.
+    with pytest.raises(InvalidInput, match="unknown voice 'zelda'; use one of this server's voices .*alloy"):
+        speech_request(pb.CreateSpeechRequest(input="Hi.", voice="zelda"), VOICES)
 
 
 def test_speed_becomes_the_speaking_rate_within_openais_range():
@@ -68,7 +69,7 @@ def test_create_speech_over_grpc_answers_an_http_body():
         samples, rate = sf.read(io.BytesIO(body.data))
         assert rate == 16000 and len(samples) > 0
         for request, words in (
-            (pb.CreateSpeechRequest(input="A tone.", voice="zelda"), "unknown voice 'zelda'; this server has: tone, low"),
+            (pb.CreateSpeechRequest(input="A tone.", voice="zelda"), "unknown voice 'zelda'; use one of this server's voices (low, tone) or an OpenAI voice name"),
             (pb.CreateSpeechRequest(input="A tone.", speed=3.0), "speaking_rate must be between 0.5 and 2"),
             (pb.CreateSpeechRequest(input=""), "text is empty"),
         ):

@@ -211,3 +211,22 @@ def test_a_seed_out_of_range_prints_its_bounds_as_integers():
     with ServerThread(engine) as server, Client(server.target) as client:
         with pytest.raises(InvalidRequestError, match="seed must be between 0 and 4294967295, not 4294967296"):
             client.synthesize("hi", seed=2**32)
+
+
+def test_an_undecodable_reference_is_explained_without_python_internals(tone_server):
+    with Client(tone_server.target) as client:
+        with pytest.raises(InvalidRequestError) as raised:
+            client.synthesize("hi", reference=Reference(b"this is not audio at all" * 20, "hello"))
+    assert "could not be decoded as audio (Format not recognised" in raised.value.details
+    assert "object at 0x" not in raised.value.details and "BytesIO" not in raised.value.details
+
+
+def test_the_openai_routes_unknown_voice_message_lists_the_openai_names_too(tone_server):
+    with grpc.insecure_channel(tone_server.target) as channel:
+        stub = tts_pb2_grpc.TtsServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.CreateSpeech(pb.CreateSpeechRequest(model="tts-1", input="hi", voice="nobody"), timeout=10)
+        assert stub.CreateSpeech(pb.CreateSpeechRequest(model="tts-1", input="hi", voice="alloy"), timeout=10).data
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    details = raised.value.details()
+    assert "unknown voice 'nobody'" in details and "tone" in details and "alloy" in details and "shimmer" in details

@@ -98,8 +98,9 @@ class ToneEngine(Engine):
 
 
 def tone(text: str, rate: float = 1.0) -> EngineAudio:
-    """A deterministic tone whose length and pitch depend on the text."""
+    """A deterministic tone whose length and pitch depend on the text; a text with 'runaway' in
+    it is reported as stopped at the length cap, as VoxCPM reports a runaway sentence."""
     n = int(RATE * 0.05 * max(1, len(text)) / rate)
     freq = 200 + (sum(map(ord, text)) % 600)
     t = np.arange(n) / RATE
-    return EngineAudio((0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), RATE)
+    return EngineAudio((0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), RATE, length_capped="runaway" in text)

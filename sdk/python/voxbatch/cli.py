@@ -10,17 +10,20 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 
 from .client import DEFAULT_TARGET, Client
 from .errors import VoxbatchError
-from .options import Encoding, Priority
+from .options import Encoding, Priority, Reference, build_request
+from .output import AudioOutput, OutputError
 
-_SUFFIX_ENCODINGS = {".wav": "wav", ".flac": "flac", ".ogg": "ogg_opus", ".opus": "ogg_opus", ".mp3": "mp3", ".pcm": "pcm_s16le", ".raw": "pcm_s16le"}
 
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
 
-    from voxbatch_server.server import serve
-    from voxbatch_server.settings import Settings, SettingsError
-
+    try:  # lazy: the SDK works without the server
+        from voxbatch_server.server import serve
+        from voxbatch_server.settings import Settings, SettingsError, StartupError
+    except ImportError as error:
+        print(f"voxbatch serve: the server is not installed ({error}); install voxbatch[server]", file=sys.stderr)
+        return 2
     try:
         settings = Settings.load(args)
     except SettingsError as error:
@@ -33,6 +36,9 @@ def _serve(args: argparse.Namespace) -> int:
     except SettingsError as error:  # found at start-up, such as a keys file that does not parse
         print(f"voxbatch serve: {error}", file=sys.stderr)
         return 2
+    except StartupError as error:  # a port in use, a model folder of the wrong kind, no CUDA
+        print(f"voxbatch serve: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -46,12 +52,14 @@ def _webui(args: argparse.Namespace) -> int:
 
 
 def _say(args: argparse.Namespace) -> int:
-    text = sys.stdin.read() if args.text == "-" else args.text
-    output = Path(args.output)
-    encoding = args.encoding or _SUFFIX_ENCODINGS.get(output.suffix.lower(), "wav")
+    # Everything that can be checked here is, before the text is sent: a bad flag must not cost
+    # a synthesis, nor leave a half-written file.
+    output = AudioOutput(args.output, args.encoding)
+    if args.reference_text is not None and not args.reference:
+        raise UsageError("--reference-text says what the --reference recording says; give --reference too")
     options = dict(
         voice=args.voice,
-        encoding=Encoding.parse(encoding),
+        encoding=Encoding.parse(output.encoding),
         sample_rate=args.sample_rate,
         speaking_rate=args.speaking_rate,
         temperature=args.temperature,
@@ -63,36 +71,53 @@ def _say(args: argparse.Namespace) -> int:
         normalize=args.normalize,
     )
     if args.reference:
-        from .options import Reference
-
-        options["reference"] = Reference(Path(args.reference).read_bytes(), args.reference_text or "")
+        options["reference"] = Reference(_read_recording(args.reference, "--reference"), args.reference_text or "")
     if args.instructions:
         options["instructions"] = args.instructions
     if args.prompt or args.prompt_text:
-        from .options import Reference
-
         if not (args.prompt and args.prompt_text and args.reference):
-            print("voxbatch say: --prompt needs --prompt-text and a --reference (without --reference-text)", file=sys.stderr)
-            return 2
-        options["prompt"] = Reference(Path(args.prompt).read_bytes(), args.prompt_text)
+            raise UsageError("--prompt needs --prompt-text and a --reference (without --reference-text)")
+        options["prompt"] = Reference(_read_recording(args.prompt, "--prompt"), args.prompt_text)
+    build_request(pb.SynthesizeRequest, "", **options)  # argument errors now, not after the call
+    text = sys.stdin.read() if args.text == "-" else args.text
     with _client(args) as client:
         if args.stream:
-            with output.open("wb") as f:
+            capped = False
+            with output.open(streamed_wav=output.encoding == "wav") as f:
                 for chunk in client.stream(text, **options):
                     f.write(chunk.data)
-                    print(f"sentence {chunk.sentence_index + 1}/{chunk.sentence_count}: {chunk.duration_seconds:.2f} s", file=sys.stderr)
-            print(f"wrote {output}", file=sys.stderr)
+                    capped = capped or chunk.length_capped
+                    note = " (cut short at the length cap)" if chunk.length_capped else ""
+                    print(f"part {chunk.sentence_index + 1}/{chunk.sentence_count}: {chunk.duration_seconds:.2f} s{note}",
+                          file=sys.stderr)
+            print(f"wrote {output.name}", file=sys.stderr)
+            _warn_capped(capped)
             return 0
         audio = client.synthesize(text, **options)
-        audio.save(output)
+        with output.open() as f:
+            f.write(audio.data)
         t = audio.timings
         print(
-            f"wrote {output}: {audio.duration_seconds:.2f} s at {audio.sample_rate} Hz "
+            f"wrote {output.name}: {audio.duration_seconds:.2f} s at {audio.sample_rate} Hz "
             f"(queue {t.queue_wait_seconds * 1000:.0f} ms, batch {t.batch_size}, compute {t.compute_seconds:.2f} s"
             f"{', cached' if t.cache_hit else ''})",
             file=sys.stderr,
         )
+        _warn_capped(audio.length_capped)
     return 0
+
+
+def _read_recording(path: str, flag: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise UsageError(f"cannot read the {flag} recording {path}: {error.strerror}") from None
+
+
+def _warn_capped(capped: bool) -> None:
+    if capped:
+        print("warning: the engine stopped at least one sentence at its length cap (length_capped); "
+              "its end may be missing: shorten or rephrase it", file=sys.stderr)
 
 
 def _voices(args: argparse.Namespace) -> int:
@@ -214,8 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     say = client_command("say", "synthesize text into an audio file", _say)
     say.add_argument("text", help="text to speak, or - to read standard input")
-    say.add_argument("-o", "--output", default="out.wav", help="output file; its suffix picks the encoding")
-    say.add_argument("--encoding", choices=[e.name.lower() for e in Encoding], help="override the encoding")
+    say.add_argument("-o", "--output", default="out.wav",
+                     help="output file, written only if the call succeeds; its suffix picks the format; - for standard output")
+    say.add_argument("--format", "--encoding", dest="encoding", choices=[e.name.lower() for e in Encoding],
+                     help="audio format, whatever the output's suffix")
     say.add_argument("--voice", default="", help="voice name (default: the server's default voice)")
     say.add_argument("--sample-rate", type=int, default=0, help="output sample rate, 0 = native")
     say.add_argument("--speaking-rate", type=float)
@@ -269,11 +296,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class UsageError(Exception):
+    """A flag the command cannot work with; reported as one line, exit status 2."""
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except VoxbatchError as error:
+        print(f"voxbatch {args.command}: {error}", file=sys.stderr)
+        return 1
+    except (UsageError, OutputError) as error:
+        print(f"voxbatch {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"voxbatch {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # writing the output failed (disk full, ...)
         print(f"voxbatch {args.command}: {error}", file=sys.stderr)
         return 1
 

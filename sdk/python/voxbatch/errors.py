@@ -17,8 +17,14 @@ class VoxbatchError(Exception):
         self.retry_after_s = retry_after_s
 
 
-class InvalidRequestError(VoxbatchError):
-    """INVALID_ARGUMENT: the request is wrong; fix it before retrying."""
+class InvalidRequestError(VoxbatchError, ValueError):
+    """INVALID_ARGUMENT: the request is wrong; fix it before retrying. Raised by the server, or
+    by the client itself for arguments it can check before any call."""
+
+
+def invalid_argument(message: str) -> InvalidRequestError:
+    """The error for a bad argument found on the client side, before any call."""
+    return InvalidRequestError(grpc.StatusCode.INVALID_ARGUMENT, message)
 
 
 class OverloadedError(VoxbatchError):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from voxbatch.tts.v1 import tts_pb2 as pb
 
+from .errors import invalid_argument
+
 
 class Encoding(enum.IntEnum):
     WAV = pb.AUDIO_ENCODING_WAV
@@ -25,11 +27,14 @@ class Encoding(enum.IntEnum):
         if isinstance(name, Encoding):
             return name
         aliases = {"ogg": "OGG_OPUS", "opus": "OGG_OPUS", "pcm": "PCM_S16LE", "raw": "PCM_S16LE"}
-        key = aliases.get(name.lower(), name.upper())
         try:
-            return cls[key]
-        except KeyError:
-            raise ValueError(f"unknown encoding {name!r}; use one of {', '.join(e.name.lower() for e in cls)}") from None
+            if isinstance(name, str):
+                return cls[aliases.get(name.lower(), name.upper())]
+            return cls(name)
+        except (KeyError, ValueError):
+            raise invalid_argument(
+                f"unknown encoding {name!r}; use one of {', '.join(e.name.lower() for e in cls)}"
+            ) from None
 
 
 class Priority(enum.IntEnum):
@@ -68,29 +73,41 @@ def build_request(
     normalize: bool | None = None,
     retry_badcase: bool | None = None,
 ):
+    """The request message; arguments of the wrong type or out of the contract's range raise
+    InvalidRequestError (a ValueError) before any call."""
     params = pb.SynthesisParameters()
-    for name, value in (
-        ("cfg_value", cfg_value),
-        ("inference_steps", inference_steps),
-        ("temperature", temperature),
-        ("seed", seed),
-        ("speaking_rate", speaking_rate),
-        ("retry_badcase", retry_badcase),
-    ):
+    for name, value in (("cfg_value", cfg_value), ("temperature", temperature), ("speaking_rate", speaking_rate)):
         if value is not None:
-            setattr(params, name, value)
+            setattr(params, name, _number(name, value))
+    if inference_steps is not None:
+        params.inference_steps = _integer("inference_steps", inference_steps, 1, INT32_MAX)
+    if seed is not None:
+        params.seed = _integer("seed", seed, 0, UINT64_MAX)
+    if retry_badcase is not None:
+        if not isinstance(retry_badcase, bool):
+            raise invalid_argument(f"retry_badcase must be True or False, not {retry_badcase!r}")
+        params.retry_badcase = retry_badcase
+    for name, value in (("text", text), ("voice", voice), ("request_id", request_id), ("instructions", instructions)):
+        if not isinstance(value, str):
+            raise invalid_argument(f"{name} must be a string, not {type(value).__name__}")
+    try:
+        priority = Priority(priority)
+    except ValueError:
+        raise invalid_argument(f"unknown priority {priority!r}; use Priority.INTERACTIVE or Priority.BACKGROUND") from None
     msg = message_type(
         text=text,
         voice=voice,
         encoding=int(Encoding.parse(encoding)),
-        sample_rate_hz=sample_rate,
+        sample_rate_hz=_integer("sample_rate", sample_rate, 0, INT32_MAX, "Hz, 0 for the engine's native rate"),
         parameters=params,
         priority=int(priority),
         request_id=request_id,
         instructions=instructions,
     )
     if reference is not None:
-        msg.reference.audio = reference.audio
+        if not isinstance(reference, Reference) or not isinstance(reference.audio, bytes | bytearray):
+            raise invalid_argument("reference must be a voxbatch.Reference(audio=bytes, transcript=str)")
+        msg.reference.audio = bytes(reference.audio)
         msg.reference.transcript = reference.transcript
     if prompt is not None:
         msg.prompt.audio = prompt.audio
@@ -110,3 +127,21 @@ def create_voice_request(
         languages=list(languages),
         instructions=instructions,
     )
+
+
+INT32_MAX = 2**31 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def _integer(name: str, value, low: int, high: int, unit: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid_argument(f"{name} must be a whole number{' of ' + unit if unit else ''}, not {value!r}")
+    if not low <= value <= high:
+        raise invalid_argument(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid_argument(f"{name} must be a number, not {value!r}")
+    return float(value)

@@ -12,6 +12,7 @@ import {
   type SynthesizeRequest,
   SynthesizeRequestSchema,
 } from "./gen/voxbatch/tts/v1/tts_pb.js";
+import { Code, InvalidRequestError } from "./errors.js";
 
 /** Encoding of returned audio: `Encoding.WAV`, `Encoding.MP3`, ... (the contract's AudioEncoding). */
 export { AudioEncoding as Encoding, Priority };
@@ -34,24 +35,29 @@ const ENCODING_NAMES: Record<EncodingName, AudioEncoding> = {
   raw: AudioEncoding.PCM_S16LE,
 };
 
-/** An `Encoding` from an enum value or a name such as "mp3" (any case); throws RangeError otherwise. */
+/** A bad argument, found before any call: the same error the server would give (INVALID_ARGUMENT). */
+function invalid(message: string): InvalidRequestError {
+  return new InvalidRequestError(Code.InvalidArgument, message);
+}
+
+/** An `Encoding` from an enum value or a name such as "mp3" (any case); throws InvalidRequestError otherwise. */
 export function parseEncoding(value: AudioEncoding | EncodingName | string): AudioEncoding {
   if (typeof value === "number") {
     if (value === AudioEncoding.UNSPECIFIED) return AudioEncoding.WAV;
     if (AudioEncoding[value] !== undefined) return value;
   } else {
-    const found = ENCODING_NAMES[value.toLowerCase() as EncodingName];
+    const found = typeof value === "string" ? ENCODING_NAMES[value.toLowerCase() as EncodingName] : undefined;
     if (found !== undefined) return found;
   }
   const names = ["wav", "flac", "ogg_opus", "mp3", "pcm_s16le"].join(", ");
-  throw new RangeError(`unknown encoding ${JSON.stringify(value)}; use one of ${names}`);
+  throw invalid(`unknown encoding ${JSON.stringify(value)}; use one of ${names}`);
 }
 
-/** A `Priority` from an enum value or "interactive" / "background"; throws RangeError otherwise. */
+/** A `Priority` from an enum value or "interactive" / "background"; throws InvalidRequestError otherwise. */
 export function parsePriority(value: Priority | PriorityName): Priority {
   if (value === "interactive" || value === Priority.INTERACTIVE) return Priority.INTERACTIVE;
   if (value === "background" || value === Priority.BACKGROUND) return Priority.BACKGROUND;
-  throw new RangeError(`unknown priority ${JSON.stringify(value)}; use interactive or background`);
+  throw invalid(`unknown priority ${JSON.stringify(value)}; use interactive or background`);
 }
 
 /**
@@ -128,17 +134,21 @@ export function buildRequest(
   options: SynthesisOptions = {},
 ): SynthesizeRequest | StreamSynthesizeRequest {
   const parameters = create(SynthesisParametersSchema);
-  if (options.cfgValue !== undefined) parameters.cfgValue = options.cfgValue;
-  if (options.inferenceSteps !== undefined) parameters.inferenceSteps = options.inferenceSteps;
-  if (options.temperature !== undefined) parameters.temperature = options.temperature;
-  if (options.seed !== undefined) parameters.seed = BigInt(options.seed);
-  if (options.speakingRate !== undefined) parameters.speakingRate = options.speakingRate;
-  if (options.retryBadcase !== undefined) parameters.retryBadcase = options.retryBadcase;
+  if (options.cfgValue !== undefined) parameters.cfgValue = checkNumber("cfgValue", options.cfgValue);
+  if (options.inferenceSteps !== undefined) parameters.inferenceSteps = checkInteger("inferenceSteps", options.inferenceSteps, 1, INT32_MAX);
+  if (options.temperature !== undefined) parameters.temperature = checkNumber("temperature", options.temperature);
+  if (options.seed !== undefined) parameters.seed = checkSeed(options.seed);
+  if (options.speakingRate !== undefined) parameters.speakingRate = checkNumber("speakingRate", options.speakingRate);
+  if (options.retryBadcase !== undefined) {
+    if (typeof options.retryBadcase !== "boolean") throw invalid(`retryBadcase must be true or false, not ${String(options.retryBadcase)}`);
+    parameters.retryBadcase = options.retryBadcase;
+  }
+  if (typeof text !== "string") throw invalid(`text must be a string, not ${typeof text}`);
   const init = {
     text,
     voice: options.voice ?? "",
     encoding: parseEncoding(options.encoding ?? AudioEncoding.WAV),
-    sampleRateHz: options.sampleRate ?? 0,
+    sampleRateHz: checkInteger("sampleRate", options.sampleRate ?? 0, 0, INT32_MAX, " of Hz"),
     parameters,
     priority: parsePriority(options.priority ?? Priority.INTERACTIVE),
     requestId: options.requestId ?? "",
@@ -152,4 +162,30 @@ export function buildRequest(
 
 function clip(reference: Reference) {
   return create(ReferenceAudioSchema, { audio: reference.audio, transcript: reference.transcript ?? "" });
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const UINT64_MAX = 2n ** 64n - 1n;
+
+function checkInteger(name: string, value: unknown, low: number, high: number, unit = ""): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw invalid(`${name} must be a whole number${unit}, not ${String(value)}`);
+  }
+  if (value < low || value > high) throw invalid(`${name} must be between ${low} and ${high}, not ${value}`);
+  return value;
+}
+
+function checkNumber(name: string, value: unknown): number {
+  if (typeof value !== "number") throw invalid(`${name} must be a number, not ${JSON.stringify(value)}`);
+  return value;
+}
+
+function checkSeed(value: unknown): bigint {
+  if (typeof value === "number" && !Number.isSafeInteger(value)) {
+    throw invalid(`seed must be a whole number (a bigint above 2^53), not ${value}`);
+  }
+  if (typeof value !== "number" && typeof value !== "bigint") throw invalid(`seed must be a whole number, not ${String(value)}`);
+  const seed = BigInt(value);
+  if (seed < 0n || seed > UINT64_MAX) throw invalid(`seed must be between 0 and ${UINT64_MAX}, not ${seed}`);
+  return seed;
 }

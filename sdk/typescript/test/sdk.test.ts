@@ -164,7 +164,7 @@ describe("errors", () => {
   });
 
   test("options are checked before any call", async () => {
-    await assert.rejects(tts.synthesize("Hi.", { encoding: "aiff" as "wav" }), RangeError);
+    await assert.rejects(tts.synthesize("Hi.", { encoding: "aiff" as "wav" }), InvalidRequestError);
   });
 });
 

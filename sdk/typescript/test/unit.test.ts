@@ -31,7 +31,30 @@ test("encodings by value or name", () => {
   assert.equal(parseEncoding("raw"), Encoding.PCM_S16LE);
   assert.equal(parseEncoding(Encoding.UNSPECIFIED), Encoding.WAV);
   assert.throws(() => parseEncoding("aiff"), /unknown encoding "aiff"; use one of wav, flac, ogg_opus, mp3, pcm_s16le/);
-  assert.throws(() => parseEncoding(42 as Encoding), RangeError);
+  assert.throws(() => parseEncoding(42 as Encoding), InvalidRequestError);
+});
+
+test("bad arguments throw InvalidRequestError with a clear message before any call", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ seed: -1 }, /seed must be between 0 and 18446744073709551615, not -1/],
+    [{ seed: 1.5 }, /seed must be a whole number/],
+    [{ seed: 2n ** 64n }, /seed must be between 0 and/],
+    [{ encoding: "aac" }, /unknown encoding "aac"; use one of wav, flac, ogg_opus, mp3, pcm_s16le/],
+    [{ sampleRate: 44100.5 }, /sampleRate must be a whole number of Hz, not 44100.5/],
+    [{ sampleRate: -8000 }, /sampleRate must be between 0 and/],
+    [{ inferenceSteps: 0 }, /inferenceSteps must be between 1 and/],
+    [{ temperature: "hot" }, /temperature must be a number, not "hot"/],
+    [{ priority: "urgent" }, /unknown priority "urgent"/],
+  ];
+  for (const [options, message] of cases) {
+    assert.throws(() => buildRequest(pb.SynthesizeRequestSchema, "Hi.", options as never), (error: unknown) => {
+      assert.ok(error instanceof InvalidRequestError, String(error));
+      assert.equal(error.status, "INVALID_ARGUMENT");
+      assert.match(error.details, message);
+      return true;
+    });
+  }
+  assert.equal(buildRequest(pb.SynthesizeRequestSchema, "Hi.", { seed: 2n ** 64n - 1n }).parameters?.seed, 2n ** 64n - 1n);
 });
 
 test("requests carry every option, and only the parameters given", () => {

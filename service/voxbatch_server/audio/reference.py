@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import soundfile as sf
@@ -27,7 +28,12 @@ def decode_reference(
     try:
         samples, rate = sf.read(io.BytesIO(clip.audio), dtype="float32", always_2d=True)
     except Exception as exc:  # noqa: BLE001 - libsndfile raises several types for bad input
-        raise InvalidInput(f"{field}.audio could not be decoded as audio ({exc})") from None
+        # libsndfile names the in-memory file it was handed ("Error opening <_io.BytesIO object
+        # at 0x...>: ..."): only the reason means anything to the client.
+        reason = re.sub(r"^Error opening <[^>]*>:\s*", "", str(exc)).strip() or type(exc).__name__
+        raise InvalidInput(
+            f"{field}.audio could not be decoded as audio ({reason}); send a WAV, FLAC, Ogg or MP3 recording"
+        ) from None
     if samples.size == 0:
         raise InvalidInput(f"{field}.audio decodes to no samples")
     mono = samples.mean(axis=1)

