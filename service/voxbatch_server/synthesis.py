@@ -287,10 +287,10 @@ class Synthesizer:
             if continuation is None:  # encoded once here, for every sentence (else in the engine)
                 prompt = await asyncio.to_thread(self.engine.encode_voice, reference)
             encode_s = time.perf_counter() - encode_started
-        # Work items: whole sentences grouped up to the preferred length; a stream's first
-        # sentence goes alone so that its audio starts early.
+        # Work items: whole sentences grouped up to the preferred length; a stream's first items
+        # ramp up from one sentence, so that its audio starts early and never waits.
         split = split_sentences(text, self.settings.max_sentence_chars)
-        sentences = group_sentences(text, split, self.settings.work_item_chars, first_alone=stream)
+        sentences = group_sentences(text, split, self.settings.work_item_chars, ramp=stream)
         normalize = info.normalize_default if request.normalize is None else request.normalize
         spoken = [s.text for s in sentences]
         if normalize:

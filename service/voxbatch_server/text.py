@@ -59,28 +59,33 @@ def split_sentences(text: str, max_sentence_chars: int = 400) -> list[Sentence]:
     return [Sentence(i, s, e, text[s:e]) for i, (s, e) in enumerate(merged)]
 
 
-def group_sentences(text: str, sentences: list[Sentence], target_chars: int, first_alone: bool = False) -> list[Sentence]:
+def group_sentences(text: str, sentences: list[Sentence], target_chars: int, ramp: bool = False) -> list[Sentence]:
     """Consecutive sentences joined into work items of up to `target_chars` (a longer sentence
-    is an item of its own); with `first_alone`, the first sentence is an item by itself, so a
-    stream's first audio comes as early as it can. Each item's span covers its sentences."""
+    is an item of its own). With `ramp` (streams) the first item is the first sentence alone and
+    the next two hold up to a quarter and a half of `target_chars`: the first audio comes early,
+    and each item is ready before the audio before it has played. Each item's span covers its
+    sentences."""
+    caps = (0, target_chars // 4, target_chars // 2) if ramp else ()
     groups: list[list[int]] = []
     for sentence in sentences:
-        if groups and sentence.end - groups[-1][0] <= target_chars and not (first_alone and len(groups) == 1 and groups[0][2] == 1):
-            groups[-1][1] = sentence.end
-            groups[-1][2] += 1
-        else:
-            groups.append([sentence.start, sentence.end, 1])
-    return [Sentence(i, s, e, text[s:e]) for i, (s, e, _) in enumerate(groups)]
+        if groups:
+            last = len(groups) - 1
+            cap = caps[last] if last < len(caps) else target_chars
+            if sentence.end - groups[-1][0] <= cap:
+                groups[-1][1] = sentence.end
+                continue
+        groups.append([sentence.start, sentence.end])
+    return [Sentence(i, s, e, text[s:e]) for i, (s, e) in enumerate(groups)]
 
 
 def max_work_items(max_text_chars: int, target_chars: int) -> int:
     """The most work items `group_sentences` can make of a text of `max_text_chars`.
 
-    Two neighbouring items could not be joined, so together they span more than target_chars;
-    the pairs (1st, 2nd), (3rd, 4th), ... are disjoint, which bounds their number. One more for
-    a first sentence kept alone.
+    Two neighbouring full-size items could not be joined, so together they span more than
+    target_chars; the pairs (4th, 5th), (6th, 7th), ... are disjoint, which bounds their number.
+    Three more for the ramp of a stream.
     """
-    return 2 * (max_text_chars // (target_chars + 1)) + 2
+    return 2 * (max_text_chars // (target_chars + 1)) + 4
 
 
 def _sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -90,9 +90,9 @@ def test_rest_stream_is_one_json_message_per_line(rest):
         assert response.status_code == 200
         chunks = [json.loads(line) for line in response.iter_lines() if line.strip()]
     assert [c["sequence"] for c in chunks] == list(range(len(chunks)))
-    # Work items: the first sentence alone, then the other two grouped.
-    assert [c["sentenceIndex"] for c in chunks] == [0, 1] and all(c["sentenceCount"] == 2 for c in chunks)
-    assert [c["final"] for c in chunks] == [False, True]
+    # Work items: a stream ramps up from the first sentence alone, so these three stay apart.
+    assert [c["sentenceIndex"] for c in chunks] == [0, 1, 2] and all(c["sentenceCount"] == 3 for c in chunks)
+    assert [c["final"] for c in chunks] == [False, False, True]
     assert chunks[1]["textStart"] == text.index("The second")
     pcm = b"".join(base64.b64decode(c["audio"]) for c in chunks)
     samples = np.frombuffer(pcm, "<i2")

@@ -194,7 +194,7 @@ def test_queue_overflow_refuses_the_excess_at_once_and_recovers():
     singles = [f"single {i}" for i in range(24)]
     triples = [f"Triple {i} one. Triple {i} two. Triple {i} three." for i in range(4)]
     # Work items of one sentence each (work_item_chars 20), and texts short enough for the queue.
-    settings = dict(max_queue_size=8, max_text_chars=80, work_item_chars=20)
+    settings = dict(max_queue_size=8, max_text_chars=60, work_item_chars=20)
     with ServerThread(engine, max_batch_size=4, metrics_port=0, **settings) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(32) as pool:
             blocker = pool.submit(client.synthesize, "blocker")

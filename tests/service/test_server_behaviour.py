@@ -106,12 +106,13 @@ def test_valid_reference_clip_is_accepted_by_a_cloning_engine(tone_server):
 
 def test_full_queue_gives_resource_exhausted_at_once_and_recovers():
     gate = threading.Event()
-    with ServerThread(ToneEngine(gate=gate), max_queue_size=2, max_text_chars=200) as server, Client(server.target) as client:
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    # A queue of 4 holds the longest text (200 characters: 4 work items at most).
+    with ServerThread(ToneEngine(gate=gate), max_queue_size=4, max_text_chars=200) as server, Client(server.target) as client:
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
             blocker = pool.submit(client.synthesize, "blocker")
             wait_until(lambda: server.batcher.running_batches == 1)
-            queued = [pool.submit(client.synthesize, f"queued {i}") for i in range(2)]
-            wait_until(lambda: server.batcher.queue_depth == 2)
+            queued = [pool.submit(client.synthesize, f"queued {i}") for i in range(4)]
+            wait_until(lambda: server.batcher.queue_depth == 4)
             started = time.monotonic()
             with pytest.raises(OverloadedError, match="queue is full"):
                 client.synthesize("one too many")

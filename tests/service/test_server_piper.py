@@ -66,13 +66,14 @@ def test_stream_returns_ordered_chunks_that_join_into_one_file(piper_server, enc
         chunks = list(client.stream(TEXT, encoding=encoding, request_id="stream-1"))
     assert [c.sequence for c in chunks] == list(range(len(chunks)))
     assert [c.sentence_index for c in chunks] == sorted(c.sentence_index for c in chunks)
-    assert chunks[-1].sentence_index == chunks[-1].sentence_count - 1 == 1
+    assert chunks[-1].sentence_index == chunks[-1].sentence_count - 1 == 2
     assert [c.final for c in chunks] == [False] * (len(chunks) - 1) + [True]
     assert {c.request_id for c in chunks} == {"stream-1"}
-    # A stream's first sentence comes alone (early audio); the rest are grouped into work items.
+    # A stream's work items ramp up: the first sentence alone, then up to 50 and 100 characters.
     assert [TEXT[c.text_start : c.text_end] for c in chunks] == [
         "The first sentence is short.",
-        "The second one is a little longer than the first! Is the third a question?",
+        "The second one is a little longer than the first!",
+        "Is the third a question?",
     ]
     offsets = [c.audio_offset_seconds for c in chunks]
     assert offsets == sorted(offsets) and offsets[0] == 0

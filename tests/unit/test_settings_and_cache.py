@@ -80,9 +80,9 @@ def test_cache_evicts_least_recently_used_within_its_byte_bound():
 
 
 def test_a_queue_too_small_for_the_longest_text_is_refused_at_start_up():
-    with pytest.raises(SettingsError, match="max_queue_size 8 cannot hold the longest text: 5000 characters make up to 50"):
+    with pytest.raises(SettingsError, match="max_queue_size 8 cannot hold the longest text: 5000 characters make up to 52"):
         Settings(max_queue_size=8)
-    assert Settings(max_queue_size=8, max_text_chars=600).max_queue_size == 8  # 600 characters: 8 items at most
+    assert Settings(max_queue_size=8, max_text_chars=400).max_queue_size == 8  # 400 characters: 8 items at most
 
 
 def test_an_explicit_default_and_an_omitted_parameter_share_a_cache_key():

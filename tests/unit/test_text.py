@@ -104,17 +104,18 @@ def test_short_sentences_are_grouped_into_work_items_near_the_target_length():
     items = group_sentences(text, split_sentences(text), 200)
     assert 20 <= len(items) <= 40 and all(len(i.text) <= 200 for i in items)
     assert all(text[i.start : i.end] == i.text for i in items)
-    streamed = group_sentences(text, split_sentences(text), 200, first_alone=True)
-    assert streamed[0].text == "Hi there." and len(streamed[1].text) > 100
+    streamed = group_sentences(text, split_sentences(text), 200, ramp=True)
+    assert streamed[0].text == "Hi there."  # then a quarter, a half, and the full length
+    assert [len(i.text) for i in streamed[1:4]] == [49, 99, 199]
 
 
 @settings(max_examples=200, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 450), min_size=1, max_size=60),
     target=st.integers(20, 400),
-    first_alone=st.booleans(),
+    ramp=st.booleans(),
 )
-def test_the_work_item_bound_holds_for_any_mix_of_sentence_lengths(sizes, target, first_alone):
+def test_the_work_item_bound_holds_for_any_mix_of_sentence_lengths(sizes, target, ramp):
     text = " ".join("a" * (n - 1) + "." for n in sizes)
-    items = group_sentences(text, split_sentences(text, 400), target, first_alone=first_alone)
+    items = group_sentences(text, split_sentences(text, 400), target, ramp=ramp)
     assert len(items) <= max_work_items(len(text), target)

@@ -71,13 +71,13 @@ def _say(args: argparse.Namespace) -> int:
         normalize=args.normalize,
     )
     if args.reference:
-        options["reference"] = Reference(_read_recording(args.reference, "--reference"), args.reference_text or "")
+        options["reference"] = Reference(_read_recording(args.reference, "reference"), args.reference_text or "")
     if args.instructions:
         options["instructions"] = args.instructions
     if args.prompt or args.prompt_text:
         if not (args.prompt and args.prompt_text and args.reference):
             raise UsageError("--prompt needs --prompt-text and a --reference (without --reference-text)")
-        options["prompt"] = Reference(_read_recording(args.prompt, "--prompt"), args.prompt_text)
+        options["prompt"] = Reference(_read_recording(args.prompt, "prompt"), args.prompt_text)
     build_request(pb.SynthesizeRequest, "", **options)  # argument errors now, not after the call
     text = sys.stdin.read() if args.text == "-" else args.text
     with _client(args) as client:
@@ -107,11 +107,11 @@ def _say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_recording(path: str, flag: str) -> bytes:
+def _read_recording(path: str, what: str) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as error:
-        raise UsageError(f"cannot read the {flag} recording {path}: {error.strerror}") from None
+        raise UsageError(f"cannot read the {what} recording {path}: {error.strerror}") from None
 
 
 def _warn_capped(capped: bool) -> None:
