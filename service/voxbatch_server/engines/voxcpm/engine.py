@@ -158,6 +158,8 @@ class VoxCPMEngine(Engine):
             return reference.transcript, self.encode_prompt(reference, pad="left"), None
         if prompt is not None and not prompt.transcript:
             raise InvalidInput("prompt.transcript is empty; type what the prompt recording says")
+        if prompt is not None and reference.transcript:
+            raise InvalidInput("reference.transcript must be empty when a prompt is sent: the reference is then used alone")
         isolated = self.encode_prompt(reference, pad="right")
         if prompt is None:
             return "", None, isolated
