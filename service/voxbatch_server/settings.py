@@ -111,6 +111,14 @@ class Settings:
     voices_dir: Path | None = _setting(None, "Folder of saved voices (default ~/.local/share/voxbatch/voices).")
     max_saved_voices: int = _setting(1000, "Most saved voices; more are refused with RESOURCE_EXHAUSTED.")
     max_voice_clip_mb: int = _setting(10, "Largest reference clip a saved voice may keep, in MiB.")
+    # -- the GPU path -----------------------------------------------------------------------------
+    compile: str = _setting(
+        "auto", "VoxCPM: torch.compile the decode step's static parts (CUDA graphs on a GPU): auto (on with CUDA), on, off.",
+        choices=("auto", "on", "off"),
+    )
+    compile_cache_dir: Path = _setting(
+        Path("~/.cache/voxbatch/torch-compile"), "Where compiled code is kept between restarts (inductor and Triton caches)."
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -154,6 +162,7 @@ class Settings:
             not self.redis_url or self.redis_url.startswith(("redis://", "rediss://", "unix://")),
             f"redis_url must start with redis://, rediss:// or unix://, not {self.redis_url!r}",
         )
+        check(bool(self.compile_cache_dir), "compile_cache_dir must name a folder")
         check(1 <= self.redis_ttl_s <= 365 * 86400, f"redis_ttl_s must be 1-31536000, not {self.redis_ttl_s}")
         check(
             self.api_keys_file is not None or self.allow_unauthenticated or is_loopback(self.host),

@@ -28,8 +28,16 @@ def create_engine(settings: Settings) -> Engine:
             )
         from .voxcpm.engine import VoxCPMEngine
 
+        from .voxcpm.compiled import CompileFailed
+
         try:
-            return VoxCPMEngine(folder, device=settings.device, dtype=None if settings.dtype == "auto" else settings.dtype)
+            return VoxCPMEngine(
+                folder, device=settings.device, dtype=None if settings.dtype == "auto" else settings.dtype,
+                compile=settings.compile, compile_max_rows=settings.max_batch_size,
+                compile_cache_dir=Path(settings.compile_cache_dir).expanduser(),
+            )
+        except CompileFailed as exc:
+            raise StartupError(f"{exc}; serve with --compile auto or off to run eager") from exc
         except (OSError, KeyError, ValueError) as exc:
             raise StartupError(f"cannot load the VoxCPM checkpoint in {folder}: {exc}") from exc
     raise ValueError(f"unknown engine {settings.engine!r}")

@@ -21,6 +21,7 @@ from ...batching import BatchSession
 from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, SpeechTask, Voice, VoicePrompt
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
+from .compiled import prepare_decode_step
 from .generate import RowRequest, generate
 from .loader import load_checkpoint
 from .memory import MemoryModel, RowShape
@@ -49,13 +50,17 @@ class VoxWork:
 
 
 class VoxCPMEngine(Engine):
-    def __init__(self, model_dir: Path, device: str = "auto", dtype: str | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, device: str = "auto", dtype: str | None = None,
+        compile: str = "off", compile_max_rows: int = 8, compile_cache_dir: Path | None = None,
+    ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = device
         self.model = load_checkpoint(Path(model_dir), device=device, dtype=dtype)
         net = self.model.network
         self._net = net
+        self.compiled = prepare_decode_step(net, device, compile, compile_max_rows, compile_cache_dir)
         self._prompts: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self._prompt_lock = threading.Lock()
         self._memory = MemoryModel(

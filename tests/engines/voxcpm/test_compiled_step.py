@@ -1,0 +1,140 @@
+"""The compiled decode step (inductor on the CPU here) gives what the eager path gives.
+
+One bucket of four rows keeps CI's compile time to one compilation per part (rows below four
+are padded up to it, so the padding path runs too)."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from voxbatch_server.engines.voxcpm import compiled as compiled_step
+from voxbatch_server.engines.voxcpm.engine import VoxCPMEngine
+from voxbatch_server.engines.voxcpm.generate import generate
+from voxbatch_server.settings import Settings, SettingsError
+
+from . import test_official_reference as official
+from .conftest import reference, task
+from .test_batched_generation import TEXTS, requests
+
+
+@pytest.fixture(scope="module")
+def compile_cache(tmp_path_factory):
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")}
+    folder = tmp_path_factory.mktemp("compile-cache")
+    compiled_step.use_cache_dir(folder)
+    yield folder
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def compiled_engine(tiny_dir, compile_cache):
+    engine = VoxCPMEngine(tiny_dir, device="cpu")
+    engine.compiled = compiled_step.compile_decode_step(engine._net, "cpu", max_rows=4, buckets=(4,))
+    return engine
+
+
+@pytest.fixture(scope="module")
+def official_cases(compiled_engine):
+    """The official-reference cases, all four in one batch, through the compiled step."""
+    pieces: dict[int, list[np.ndarray]] = {}
+    works = [
+        compiled_engine.prepare(
+            task(c["text"], seed=c["seed"], reference=reference(c["prompt_text"]) if c.get("prompt") else None,
+                 stream=bool(c.get("stream")), cfg_value=c.get("cfg"), inference_steps=c.get("steps"))
+        )
+        for c in official.CASES
+    ]
+    estimator = compiled_engine._net.feat_decoder.estimator.forward
+    before, graphs = estimator.compiled_calls, compiled_graphs()
+    rows = generate(
+        compiled_engine._net, [w.request for w in works],
+        on_piece=lambda i, samples: pieces.setdefault(i, []).append(samples.numpy()),
+    )
+    assert estimator.compiled_calls > before  # the compiled code ran, not the eager fallback
+    assert compiled_graphs() == graphs  # and start-up had compiled it: no request pays for compiling
+    return rows, pieces
+
+
+def compiled_graphs() -> int:
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"]
+
+
+@pytest.mark.parametrize("case", range(len(official.CASES)))
+def test_compiled_step_matches_the_official_implementation(official_cases, case):
+    official.test_latents_and_audio_match_the_official_implementation(official_cases, case)
+
+
+@pytest.mark.parametrize("case", [i for i, c in enumerate(official.CASES) if c.get("stream")])
+def test_compiled_step_streams_as_the_official_implementation(official_cases, case):
+    official.test_streamed_audio_matches_the_official_streaming(official_cases, case)
+
+
+def test_rows_joining_and_leaving_get_the_eager_audio(compiled_engine, tiny_engine):
+    first = requests(compiled_engine, TEXTS[1:3], (8, 9))
+    joining = requests(compiled_engine, ["Ok."], (10,))[0]
+    calls = []
+
+    def admit(room):
+        calls.append(room)
+        return [joining] if len(calls) == 3 else []
+
+    rows = generate(compiled_engine._net, first, admit=admit, max_rows=4)
+    for req, row in zip([*first, joining], rows):
+        eager = generate(tiny_engine._net, [req])[0]
+        np.testing.assert_allclose(row.patches.numpy(), eager.patches.numpy(), atol=1e-5)
+        np.testing.assert_allclose(row.audio.numpy(), eager.audio.numpy(), atol=1e-6)
+
+
+def test_rows_beyond_the_buckets_run_eager(compiled_engine, tiny_engine):
+    reqs = requests(compiled_engine, TEXTS[:1] * 5, (1, 2, 3, 4, 5))  # 5 rows: over the one bucket of 4
+    estimator = compiled_engine._net.feat_decoder.estimator.forward
+    before = estimator.compiled_calls
+    rows = generate(compiled_engine._net, reqs)
+    assert estimator.compiled_calls == before
+    np.testing.assert_allclose(rows[4].patches.numpy(), generate(tiny_engine._net, reqs[4:])[0].patches.numpy(), atol=1e-5)
+
+
+def test_compiled_code_is_kept_for_the_next_start(compiled_engine, compile_cache):
+    assert compiled_engine.compiled.buckets == (4,)
+    assert any(path.is_file() for path in compile_cache.rglob("*")), "nothing was written to the compile cache"
+
+
+def test_compile_auto_means_on_with_cuda_only():
+    assert compiled_step.compile_wanted("auto", "cuda") and compiled_step.compile_wanted("auto", "cuda:1")
+    assert not compiled_step.compile_wanted("auto", "cpu")
+    assert compiled_step.compile_wanted("on", "cpu") and not compiled_step.compile_wanted("off", "cuda")
+    assert compiled_step.row_buckets(8) == (1, 2, 4, 8) and compiled_step.row_buckets(9)[-1] == 16
+
+
+def test_compile_setting_is_validated():
+    assert Settings().compile == "auto"
+    assert Settings.from_argv(["--compile", "off"]).compile == "off"
+    assert Settings.from_argv([], {"VOXBATCH_COMPILE": "on"}).compile == "on"
+    with pytest.raises(SettingsError, match="compile must be one of auto, on, off"):
+        Settings.from_argv(["--compile", "yes"])
+
+
+def test_a_failed_compile_serves_eager_with_auto_and_stops_the_start_with_on(tiny_dir, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(compiled_step, "compile_decode_step", broken)
+    with caplog.at_level(logging.WARNING):
+        engine = VoxCPMEngine(tiny_dir, device="cpu", compile="auto")
+    assert engine.compiled is None  # auto on a CPU: not even tried
+    monkeypatch.setattr(compiled_step, "compile_wanted", lambda mode, device: True)
+    engine = VoxCPMEngine(tiny_dir, device="cpu", compile="auto")
+    assert engine.compiled is None and "serving eager" in caplog.text
+    with pytest.raises(compiled_step.CompileFailed, match="--compile on: compiling the decode step failed: no C\\+\\+ compiler"):
+        VoxCPMEngine(tiny_dir, device="cpu", compile="on")
