@@ -150,6 +150,31 @@ def compile_table(results: list[dict]) -> list[str]:
     return lines
 
 
+def write_report(args: argparse.Namespace, engine: VoxCPMEngine, results: list[dict], compile_s: float | None) -> str:
+    params = sum(p.numel() for p in engine._net.parameters()) / 1e6
+    first = results[0]["eager"] if args.compare == "compile" else results[0]
+    title = "batched vs sequential" if args.compare == "batching" else "compiled vs eager, batched"
+    lines = [
+        f"# VoxCPM {title} ({args.shapes} shapes, {params:.0f} M parameters, {engine.model.dtype}, {args.steps} steps)",
+        "",
+        f"Machine: {machine(args.device)}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}.",
+        f"Each request: {TEXT!r} generated to its length cap ({first['audio_s'] / results[0]['B']:.2f} s of audio).",
+    ]
+    if compile_s is not None:
+        lines.append(
+            f"Compiled engine: load and compile of the decode step for row buckets up to {max(args.sizes)}: "
+            f"{compile_s:.1f} s (start-up cost, not in the timings)."
+        )
+    lines += ["", *(batching_table(results) if args.compare == "batching" else compile_table(results))]
+    report = "\n".join(lines) + "\n"
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = f"voxcpm-{args.shapes}-{'gpu' if args.device.startswith('cuda') else 'cpu'}" + ("-compile" if args.compare == "compile" else "")
+    (args.out / f"{name}.md").write_text(report, encoding="utf-8")
+    figures = {"shapes": args.shapes, "compare": args.compare, "device": machine(args.device), "compile_s": compile_s, "results": results}
+    (args.out / f"{name}.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
+    return report
+
+
 CONFIGS = {
     "tiny": lambda: TINY,
     "mid": lambda: scaled(TINY, hidden=512, layers=8, local_layers=2, vae_dim=512),
@@ -170,16 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--steps", type=int, default=10, help="flow-matching steps per patch")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--model-dir", type=Path, default=None, help="an existing checkpoint (default: a random one of --shapes)")
     parser.add_argument("--compile-cache-dir", type=Path, default=None, help="inductor's cache (default: torch's)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_checkpoint(Path(tmp) / "model", CONFIGS[args.shapes]())
+        folder = args.model_dir or write_checkpoint(Path(tmp) / "model", CONFIGS[args.shapes]())
         engine = VoxCPMEngine(folder, device=args.device, dtype=args.dtype)
         timed_batch(engine, works_for(engine, 1, args.steps))  # warm-up
-        compile_s = None
+        compiled, compile_s = None, None
         if args.compare == "compile":
             started = time.perf_counter()
             compiled = VoxCPMEngine(
@@ -187,31 +213,12 @@ def main(argv: list[str] | None = None) -> int:
                 compile_cache_dir=args.compile_cache_dir,
             )
             compile_s = time.perf_counter() - started
-            results = [run_compile(engine, compiled, b, args.steps) for b in args.sizes]
-        else:
-            results = [run_batching(engine, b, args.steps) for b in args.sizes]
-    params = sum(p.numel() for p in engine._net.parameters()) / 1e6
-    first = results[0]["eager"] if args.compare == "compile" else results[0]
-    title = "batched vs sequential" if args.compare == "batching" else "compiled vs eager, batched"
-    lines = [
-        f"# VoxCPM {title} ({args.shapes} shapes, {params:.0f} M parameters, {engine.model.dtype}, {args.steps} steps)",
-        "",
-        f"Machine: {machine(args.device)}; torch {torch.__version__}; {time.strftime('%Y-%m-%d')}.",
-        f"Each request: {TEXT!r} generated to its length cap ({first['audio_s'] / results[0]['B']:.2f} s of audio).",
-    ]
-    if compile_s is not None:
-        lines.append(
-            f"Compiled engine: load and compile of the decode step for row buckets up to {max(args.sizes)}: "
-            f"{compile_s:.1f} s (start-up cost, not in the timings)."
-        )
-    lines += ["", *(batching_table(results) if args.compare == "batching" else compile_table(results))]
-    report = "\n".join(lines) + "\n"
+        results: list[dict] = []
+        for size in args.sizes:
+            results.append(run_compile(engine, compiled, size, args.steps) if compiled else run_batching(engine, size, args.steps))
+            # Written after every size: a run stopped by a time limit keeps what it measured.
+            report = write_report(args, engine, results, compile_s)
     print(report)
-    args.out.mkdir(parents=True, exist_ok=True)
-    name = f"voxcpm-{args.shapes}-{'gpu' if args.device.startswith('cuda') else 'cpu'}" + ("-compile" if args.compare == "compile" else "")
-    (args.out / f"{name}.md").write_text(report, encoding="utf-8")
-    figures = {"shapes": args.shapes, "compare": args.compare, "device": machine(args.device), "compile_s": compile_s, "results": results}
-    (args.out / f"{name}.json").write_text(json.dumps(figures, indent=1), encoding="utf-8")
     return 0
 
 

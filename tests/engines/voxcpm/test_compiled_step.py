@@ -16,7 +16,6 @@ from voxbatch_server.engines.voxcpm.generate import generate
 from voxbatch_server.settings import Settings, SettingsError
 
 from . import test_official_reference as official
-from .conftest import reference, task
 from .test_batched_generation import TEXTS, requests
 
 
@@ -45,20 +44,9 @@ def compiled_engine(tiny_dir, compile_cache):
 @pytest.fixture(scope="module")
 def official_cases(compiled_engine):
     """The official-reference cases, all four in one batch, through the compiled step."""
-    pieces: dict[int, list[np.ndarray]] = {}
-    works = [
-        compiled_engine.prepare(
-            task(c["text"], seed=c["seed"], reference=reference(c["prompt_text"]) if c.get("prompt") else None,
-                 stream=bool(c.get("stream")), cfg_value=c.get("cfg"), inference_steps=c.get("steps"))
-        )
-        for c in official.CASES
-    ]
     estimator = compiled_engine._net.feat_decoder.estimator.forward
     before, graphs = estimator.compiled_calls, compiled_graphs()
-    rows = generate(
-        compiled_engine._net, [w.request for w in works],
-        on_piece=lambda i, samples: pieces.setdefault(i, []).append(samples.numpy()),
-    )
+    rows, pieces = official.generate_cases(compiled_engine)
     assert estimator.compiled_calls > before  # the compiled code ran, not the eager fallback
     assert compiled_graphs() == graphs  # and start-up had compiled it: no request pays for compiling
     return rows, pieces

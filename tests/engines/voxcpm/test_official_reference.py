@@ -30,17 +30,21 @@ def test_tokenizer_matches_the_official_wrapper(tiny_engine):
 
 @pytest.fixture(scope="module")
 def batched(tiny_engine):
+    return generate_cases(tiny_engine)
+
+
+def generate_cases(engine):
     """All four cases in one batch: different lengths, seeds, cfg values, one with a prompt."""
     pieces: dict[int, list[np.ndarray]] = {}
     works = [
-        tiny_engine.prepare(
+        engine.prepare(
             task(c["text"], seed=c["seed"], reference=reference(c["prompt_text"]) if c.get("prompt") else None,
                  stream=bool(c.get("stream")), cfg_value=c.get("cfg"), inference_steps=c.get("steps"))
         )
         for c in CASES
     ]
     rows = generate(
-        tiny_engine._net, [w.request for w in works],
+        engine._net, [w.request for w in works],
         on_piece=lambda i, samples: pieces.setdefault(i, []).append(samples.numpy()),
     )
     return rows, pieces

@@ -180,7 +180,10 @@ def compile_decode_step(
 
 def _wrap(module: nn.Module, buckets, *, rows_per_item: int, cuda_graphs: bool, mode: str, static=None) -> None:
     eager = module.forward
-    compiled = torch.compile(eager, mode=mode, dynamic=False, fullgraph=True)
+    # dynamic=None: the first bucket compiles static, the second recompiles with the row count
+    # symbolic, and every later bucket reuses that code, so start-up compiles twice whatever
+    # the max batch size. CUDA graphs are still recorded per bucket (static shapes).
+    compiled = torch.compile(eager, mode=mode, dynamic=None, fullgraph=True)
     extra = {} if static is None else {"static": static}
     # An instance attribute shadows the class's forward: nn.Module.__call__ finds the wrapper.
     module.forward = BucketedForward(eager, compiled, buckets, rows_per_item, cuda_graphs, **extra)
