@@ -65,7 +65,7 @@ def test_compiled_step_matches_the_official_implementation(official_cases, case)
 
 @pytest.mark.parametrize("case", [i for i, c in enumerate(official.CASES) if c.get("stream")])
 def test_compiled_step_streams_as_the_official_implementation(official_cases, case):
-    official.test_streamed_audio_matches_the_official_streaming(official_cases, case)
+    official.test_streamed_audio_equals_the_official_unary_audio(official_cases, case)
 
 
 def test_rows_joining_and_leaving_get_the_eager_audio(compiled_engine, tiny_engine):
@@ -126,3 +126,19 @@ def test_a_failed_compile_serves_eager_with_auto_and_stops_the_start_with_on(tin
     assert engine.compiled is None and "serving eager" in caplog.text
     with pytest.raises(compiled_step.CompileFailed, match="--compile on: compiling the decode step failed: no C\\+\\+ compiler"):
         VoxCPMEngine(tiny_dir, device="cpu", compile="on")
+
+
+def test_compiled_step_matches_the_official_voxcpm2(tiny_v2_dir, compile_cache):
+    """VoxCPM2's DiT takes two prefix tokens: every case of its official reference, in one batch
+    of 11 rows padded to a bucket of 16, through the compiled step."""
+    from . import test_official_reference_v2 as official_v2
+
+    engine = VoxCPMEngine(tiny_v2_dir, device="cpu")
+    compiled_step.compile_decode_step(engine._net, "cpu", max_rows=16, buckets=(16,))
+    graphs = compiled_graphs()
+    works = [engine.prepare(official_v2.case_task(c)) for c in official_v2.CASES]
+    rows = generate(engine._net, [w.request for w in works])
+    assert compiled_graphs() == graphs and engine._net.feat_decoder.estimator.forward.compiled_calls > 0
+    for case in official_v2.UNARY:
+        np.testing.assert_allclose(rows[case].patches.numpy(), official_v2.REFERENCE[f"patches{case}"], atol=1e-5)
+        np.testing.assert_allclose(rows[case].audio.numpy()[:4096], official_v2.REFERENCE[f"audio_head{case}"], atol=1e-6)

@@ -153,7 +153,6 @@ def compile_decode_step(
     result = CompiledDecodeStep(buckets, mode, parts=["LocDiT estimator", "LocEnc (decode step)"])
     param = next(estimator.parameters())
     cfg = net.config
-    hidden = cfg.dit_config.hidden_dim
     started = time.perf_counter()
     with torch.inference_mode():
         for i, bucket in enumerate(buckets, 1):
@@ -162,7 +161,9 @@ def compile_decode_step(
             like = {"device": param.device, "dtype": param.dtype}
             x = torch.randn(rows, cfg.feat_dim, cfg.patch_size, **like)
             cond = torch.randn(rows, cfg.feat_dim, cfg.patch_size, **like)  # not x: aliasing is guarded too
-            mu = torch.randn(rows, hidden, **like)
+            # The DiT condition as the network builds it (its width differs between 1.5 and 2).
+            hidden = torch.randn(rows, cfg.lm_config.hidden_size, **like)
+            mu = net.dit_condition(hidden, hidden)
             t = torch.full((rows,), 0.5, **like)
             patch = torch.randn(bucket, 1, cfg.patch_size, cfg.feat_dim, **like)
             for _ in range(3 if cuda else 1):
