@@ -11,13 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from voxbatch import (
+    AlreadyExistsError,
     AsyncClient,
     Audio,
     AuthenticationError,
     Chunk,
     DeadlineExceededError,
     Encoding,
+    FailedPreconditionError,
     InvalidRequestError,
+    NotFoundError,
     OverloadedError,
     PermissionDeniedError,
     Reference,
@@ -180,6 +183,30 @@ class Backend:
             self._unreachable()
             raise
 
+    # -- saved voices ------------------------------------------------------------------------
+
+    async def voices(self):
+        return await self._call(self._control_client().voices())
+
+    async def create_voice(self, name: str, reference: Reference, description: str, languages: list[str]):
+        # The work client: the server decodes and encodes the clip, which may take a while.
+        return await self._call(
+            self._work_client().create_voice(name, reference, description=description, languages=languages)
+        )
+
+    async def voice_clip(self, name: str) -> bytes:
+        return (await self._call(self._control_client().get_voice(name, include_audio=True))).reference_audio
+
+    async def delete_voice(self, name: str) -> None:
+        await self._call(self._control_client().delete_voice(name))
+
+    async def _call(self, call):
+        try:
+            return await call
+        except UnavailableError:
+            self._unreachable()
+            raise
+
     async def close(self) -> None:
         for client in [*self._clients.values(), *self._retired]:
             await client.close()
@@ -230,6 +257,14 @@ def explain(error: BaseException, target: str) -> Problem:
     if isinstance(error, OverloadedError) and "quota" in error.details.lower():
         wait = f" Try again in {error.retry_after_s:.0f} s." if error.retry_after_s else ""
         return Problem("Your API key's quota is used up", _sentence(error.details.split(";")[0]) + wait, "busy")
+    if isinstance(error, AlreadyExistsError):
+        return Problem("That name is taken", "A voice with this name exists already. Pick another name, or delete "
+                       "the other voice first.", "invalid")
+    if isinstance(error, NotFoundError):
+        return Problem("The voice is gone", "Nobody has a voice by that name any more; it may have been deleted "
+                       "meanwhile.", "invalid")
+    if isinstance(error, FailedPreconditionError):
+        return Problem("The server can't do that", _sentence(error.details), "invalid")
     if isinstance(error, OverloadedError):
         if "queue" in error.details.lower():
             return Problem("The server is busy", "Too many requests are waiting. Try again in a few seconds.", "busy")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from .backend import Backend
 from .session import KEYRING
+from .recorder import RecordingInbox
 from .settings import WebUISettings
 from .store import AudioStore, History
 
@@ -16,6 +17,7 @@ class WebUI:
     backend: Backend
     store: AudioStore
     history: History
+    recordings: RecordingInbox
 
     @classmethod
     def create(cls, settings: WebUISettings) -> WebUI:
@@ -24,6 +26,7 @@ class WebUI:
             backend=Backend(settings.server, settings.timeout_s, KEYRING.current, settings.ca_file),
             store=AudioStore(settings.audio_cache_mb << 20),
             history=History(settings.history_size),
+            recordings=RecordingInbox(),
         )
         KEYRING.on_sign_out.append(webui.backend.forget)
         return webui

@@ -7,10 +7,13 @@ from contextlib import contextmanager
 
 from nicegui import ui
 
+from . import i18n
 from .backend import Problem
 from .session import KEYRING
+from .i18n import N_, _
 
-PAGES = (("Speak", "/", "graphic_eq"), ("Server", "/server", "dns"))
+PAGES = (("Speak", "/", "graphic_eq"), ("Voices", "/voices", "record_voice_over"), ("Server", "/server", "dns"))
+_PAGE_LABELS = (N_("Speak"), N_("Voices"), N_("Server"))  # for the catalogue; shown with _(label)
 
 
 @contextmanager
@@ -21,10 +24,10 @@ def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
     with ui.header(elevated=True).classes("items-center justify-between no-wrap px-2 sm:px-6 py-1 bg-primary"):
         with ui.row().classes("items-center gap-2 no-wrap"):
             ui.icon("record_voice_over", size="md")
-            ui.label(site_title).classes("text-h6 font-medium")
+            ui.label(site_title).classes("text-h6 font-medium max-sm:hidden")
         with ui.row().classes("gap-1 no-wrap"):
             for label, path, icon in PAGES:
-                button = ui.button(label, icon=icon, on_click=lambda path=path: ui.navigate.to(path))
+                button = ui.button(_(label), icon=icon, on_click=lambda path=path: ui.navigate.to(path))
                 button.props("flat no-caps dense color=white padding='4px 10px'").mark(f"nav-{label.lower()}")
                 if path == current:
                     button.style("background: rgba(255, 255, 255, 0.18)").props('aria-current="page"')
@@ -35,8 +38,25 @@ def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
 
                 ui.button("Sign out", icon="logout", on_click=sign_out).props(
                     "flat no-caps dense color=white padding='4px 10px'").mark("sign-out")
+            language_switch()
     with ui.column().classes("w-full max-w-4xl mx-auto p-2 sm:p-6 gap-4"):
         yield
+
+
+def language_switch() -> None:
+    """A button naming the other language (English / 中文): the choice is kept for the person and
+    the page reloads in it."""
+    language = i18n.current()
+    ui.run_javascript(f"document.documentElement.lang = {'zh-CN' if language == 'zh' else 'en'!r}")
+    other = next(code for code in i18n.LANGUAGES if code != language)
+
+    def switch() -> None:
+        i18n.choose(other)
+        ui.navigate.reload()
+
+    ui.button(i18n.LANGUAGES[other], icon="translate", on_click=switch) \
+        .props(f"flat no-caps dense color=white padding='4px 8px' lang={'zh-CN' if other == 'zh' else 'en'}") \
+        .mark("language-switch").tooltip(_("Language"))
 
 
 def section(title: str, icon: str) -> ui.card:

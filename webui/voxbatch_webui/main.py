@@ -8,11 +8,12 @@ import sys
 
 from nicegui import app, ui
 
-from . import live_player
+from . import live_player, recorder
 from .context import WebUI
 from .pages.server import server_page
 from .pages.sign_in import needs_sign_in, sign_in_page
 from .pages.synthesize import synthesis_page
+from .pages.voices import voices_page
 from .settings import SettingsError, WebUISettings
 from .store import AUDIO_ROUTE
 
@@ -21,7 +22,9 @@ def build(settings: WebUISettings) -> WebUI:
     """Registers everything on NiceGUI's app; `ui.run` (or the test's user simulation) serves it."""
     webui = WebUI.create(settings)
     app.add_api_route(AUDIO_ROUTE, webui.store.serve, methods=["GET"], include_in_schema=False)
+    app.add_api_route(recorder.RECORDING_ROUTE, webui.recordings.receive, methods=["POST"], include_in_schema=False)
     ui.add_head_html(live_player.head_html(), shared=True)
+    ui.add_head_html(recorder.head_html(), shared=True)
     app.on_shutdown(webui.backend.close)
 
     @ui.page("/")
@@ -37,6 +40,10 @@ def build(settings: WebUISettings) -> WebUI:
             sign_in_page(webui, "/server")
             return
         server_page(webui)
+
+    @ui.page("/voices")
+    def voices() -> None:
+        voices_page(webui)
 
     return webui
 

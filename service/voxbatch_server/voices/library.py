@@ -148,11 +148,10 @@ class VoiceLibrary:
 
     def as_voice(self, saved: SavedVoice) -> Voice:
         info = self.engine.info
-        description = saved.description or "Saved voice"
         return Voice(
             name=saved.name,
             language_code=saved.languages[0] if len(saved.languages) == 1 else "multilingual",
-            description=description,
+            description=saved.description,
             sample_rate_hz=info.native_sample_rate,
             languages=saved.languages,
             kind="saved",

@@ -187,6 +187,10 @@ class CloningSection:
         data = await event.file.read()
         name = event.file.name or "reference"
         media_type = event.file.content_type or mimetypes.guess_type(name)[0] or "application/octet-stream"
+        await self.set_clip(data, name, media_type)
+
+    async def set_clip(self, data: bytes, name: str, media_type: str) -> None:
+        """Show a clip (uploaded, or recorded in the browser) for listening, and keep it."""
         self.clip, self.clip_name = data, name
         self.player.set_source(AudioStore.url(self._store.put(data, media_type, name)))
         description = await asyncio.to_thread(_describe_clip, data)

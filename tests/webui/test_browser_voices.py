@@ -1,0 +1,82 @@
+"""The Voices page and the language switch in Debian's headless Chromium (a fake microphone
+gives the recording), against the web UI process in front of a server whose engine clones.
+Screenshots in English and Chinese, at desktop and phone widths, go to test-output/webui/."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.engines import ToneEngine
+from tests.support.server import ServerThread
+from voxbatch import Client
+
+from .test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, DESKTOP, PHONE, SCREENSHOTS, WAIT_S, WebUIProcess, shot, wait_for
+
+
+@pytest.fixture(scope="module")
+def chinese_browser(tmp_path_factory):
+    """Chromium whose person reads Chinese (Accept-Language zh-CN) and has a (fake) microphone."""
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("chromium and chromium-driver are not installed (scripts/setup.d/20-browser.sh installs them)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 "--autoplay-policy=no-user-gesture-required", "--lang=zh-CN"):
+        options.add_argument(flag)
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-zh-profile')}")
+    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
+    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver.set_script_timeout(WAIT_S)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def test_chinese_by_default_then_english_and_a_voice_recorded_from_the_microphone(chinese_browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    browser = chinese_browser
+    body = lambda d: d.find_element(By.TAG_NAME, "body").text  # noqa: E731
+    with ServerThread(ToneEngine(cloning=True), voices_dir=tmp_path / "voices") as server:
+        ui = WebUIProcess(server.target, tmp_path / "voices-ui.log")
+        try:
+            browser.set_window_size(*DESKTOP)
+            browser.get(ui.url + "/voices")
+            wait_for(browser, lambda d: "保存声音" in body(d) and "内置声音 (2)" in body(d), "the page in Chinese")
+            assert browser.execute_script("return document.documentElement.lang") == "zh-CN"
+            shot(browser, "20-desktop-voices-zh", DESKTOP)
+            shot(browser, "21-phone-voices-zh", PHONE)
+
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='English']]").click()  # the switch
+            wait_for(browser, lambda d: "Save a voice" in body(d), "the page in English after the switch")
+            browser.get(ui.url + "/voices")  # the choice outlives the browser's language
+            wait_for(browser, lambda d: "Save a voice" in body(d), "English kept")
+
+            record = wait_for(browser, lambda d: d.find_elements(By.XPATH, "//button[.//span[normalize-space()="
+                                                                           "'Record from the microphone']]"), "Record")[0]
+            record.click()
+            wait_for(browser, lambda d: "Recording… 2 s" in body(d), "two seconds of recording")
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Stop recording']]").click()
+            wait_for(browser, lambda d: "recording.wav: " in body(d) and "16,000 Hz" in body(d), "the recording is taken")
+            browser.find_element(By.XPATH, "//input[@aria-label='Name']").send_keys("mic-voice")
+            browser.find_element(By.XPATH, "//textarea[@aria-label='What the clip says, word for word']") \
+                .send_keys("A beep from the fake microphone.")
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='Save voice']]").click()
+            wait_for(browser, lambda d: "Saved voices (1)" in body(d), "the voice is saved")
+            with Client(server.target) as client:
+                saved = client.get_voice("mic-voice", include_audio=True)
+            assert saved.voice.reference_seconds >= 1.5 and saved.reference_audio[:4] == b"RIFF"
+            listen = browser.find_element(By.XPATH, "//button[.//i[normalize-space()='play_arrow']]")
+            browser.execute_script("arguments[0].click()", listen)  # the 'saved' notification may cover it
+            player = wait_for(browser, lambda d: d.find_elements(By.XPATH, "//audio[contains(@src, '/audio/')]"),
+                              "the saved clip's player")[-1]
+            wait_for(browser, lambda d: d.execute_script("return arguments[0].readyState >= 1 && arguments[0].duration >= 1.5",
+                                                         player), "the browser plays the saved clip")
+            shot(browser, "22-desktop-voices-en", DESKTOP)
+            shot(browser, "23-phone-voices-en", PHONE)
+        finally:
+            ui.stop()
