@@ -10,28 +10,18 @@ from tests.support.engines import ToneEngine
 from tests.support.server import ServerThread
 from voxbatch import Client
 
-from .test_browser import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, DESKTOP, PHONE, SCREENSHOTS, WAIT_S, WebUIProcess, shot, wait_for
+from .test_browser import DESKTOP, PHONE, WebUIProcess, chromium, shot, wait_for
 
 
 @pytest.fixture(scope="module")
 def chinese_browser(tmp_path_factory):
     """Chromium whose person reads Chinese (Accept-Language zh-CN) and has a (fake) microphone."""
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("chromium and chromium-driver are not installed (scripts/setup.d/20-browser.sh installs them)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                 "--autoplay-policy=no-user-gesture-required", "--lang=zh-CN"):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-zh-profile')}")
-    options.add_argument(f"--window-size={DESKTOP[0]},{DESKTOP[1]}")
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
-    driver.set_script_timeout(WAIT_S)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    driver = chromium(
+        tmp_path_factory.mktemp("chromium-zh-profile"),
+        ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+         "--autoplay-policy=no-user-gesture-required", "--lang=zh-CN"),
+        prefs={"intl.accept_languages": "zh-CN,zh"},
+    )
     yield driver
     driver.quit()
 
