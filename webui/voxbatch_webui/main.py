@@ -42,7 +42,10 @@ def build(settings: WebUISettings) -> WebUI:
         server_page(webui)
 
     @ui.page("/voices")
-    def voices() -> None:
+    async def voices() -> None:
+        if await needs_sign_in(webui):
+            sign_in_page(webui, "/voices")
+            return
         voices_page(webui)
 
     return webui
