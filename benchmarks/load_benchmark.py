@@ -1,19 +1,19 @@
-"""What batching buys, measured end to end over gRPC: batching off (max batch 1) against batching
-on (the default 50 ms window and batch of 8), on the embedded Piper voice and on VoxCPM with a
-mid-size random model, at 1, 4, 8 and 16 concurrent clients, plus one open-loop (Poisson) run.
+"""What batching and the scheduler buy, measured end to end over gRPC, in three modes: batching
+off (max batch 1), today's greedy continuous batching (`--scheduler greedy`: every compatible
+waiting row joins a running batch) and the streaming-aware scheduler (`--scheduler streaming`,
+the default), on the embedded Piper voice and on VoxCPM with a mid-size random model, at 1, 4, 8
+and 16 concurrent clients, plus one open-loop (Poisson) run.
 
-    .venv/bin/python benchmarks/load_benchmark.py                       # both engines, ~10 minutes
-    .venv/bin/python benchmarks/load_benchmark.py --engines piper --duration 5
+    .venv/bin/python benchmarks/load_benchmark.py                       # both engines, ~12 minutes
+    .venv/bin/python benchmarks/load_benchmark.py --engines voxcpm --concurrency 1 8 --voxcpm-duration 8
 
-Each configuration is a fresh `voxbatch serve` process on a free loopback port (result cache off,
-so every request is computed), driven by benchmarks/loadgen.py from this process. The two modes
-run interleaved at each concurrency, so drift in the machine's load hits both alike; the ratios
-measured within one run are what matter. Half the requests stream. Writes
-benchmarks/results/load-cpu.md (tables, machine, load average) and load-throughput.png,
-load-latency-p95.png.
-
-The batcher has no adaptive window (the window is fixed, --batch-window-ms), so there is no third
-mode to compare; the report says so.
+Each mode is a fresh `voxbatch serve` process on a free loopback port (result cache off, so every
+request is computed), driven by benchmarks/loadgen.py from this process; each closed-loop client
+is its own caller (x-voxbatch-client). The modes run interleaved at each load, so drift in the
+machine's load hits them alike; the ratios measured within one run are what matter. Half the
+requests stream. Writes benchmarks/results/load-cpu.md (tables, machine, load average),
+load-goodput.png and load-rows-per-step.png (rows in each step over time, greedy against
+streaming-aware, at one load).
 """
 
 from __future__ import annotations
@@ -30,11 +30,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loadgen import DEFAULT_TEXTS, LoadSpec, run_load  # noqa: E402
+from benchmarks.loadgen import DEFAULT_TEXTS, LoadSpec, recent_steps, run_load  # noqa: E402
 from benchmarks.servers import ServeProcess, describe_machine, load_average  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-MODES = {"off": {"max_batch_size": 1}, "on": {}}  # "on" is the default window (50 ms) and size (8)
+# "greedy" and "streaming" use the default window (50 ms, adaptive) and max batch (8).
+MODES = {"off": {"max_batch_size": 1}, "greedy": {"scheduler": "greedy"}, "streaming": {"scheduler": "streaming"}}
+MODE_LABELS = {"off": "batching off (max batch 1)", "greedy": "greedy continuous batching", "streaming": "streaming-aware"}
 # 4 or 5 tokens each for the test tokenizer, so 34 or 40 patches (5.4 or 6.3 s of audio).
 VOXCPM_TEXTS = ("Hello there.", "I am fine, thank you.", "The quick brown fox.", "How are you today?",
                 "The quick dog.", "Read aloud, too!")
@@ -82,125 +84,152 @@ def _count_parameters(folder: Path) -> float:
 
 
 def measure(target: str, engine: Engine, duration_s: float | None = None, **load) -> dict:
+    since = time.time()
     if engine.parameters:
         load.setdefault("parameters", engine.parameters)
     spec = LoadSpec(texts=engine.texts, duration_s=duration_s or engine.duration_s, timeout_s=300, seed=7, **load)
-    return asyncio.run(run_load(target, spec)).summary()
+    summary = asyncio.run(run_load(target, spec)).summary()
+    summary["steps"] = asyncio.run(recent_steps(target, since))
+    rows = [r for _, r in summary["steps"]]
+    summary["rows_per_step"] = sum(rows) / len(rows) if rows else None
+    return summary
 
 
 def warm_up(target: str, engine: Engine) -> None:
     measure(target, Engine(engine.name, {}, engine.texts, 60), clients=1, max_requests=2)
 
 
-def run_engine(engine: Engine, concurrency: list[int], open_rate_factor: float, open_duration_factor: float) -> dict:
+def run_engine(engine: Engine, modes: list[str], concurrency: list[int], open_rate_factor: float,
+               open_duration_factor: float) -> dict:
     rows: dict[tuple[str, str], dict] = {}
     with ExitStack() as stack:
         servers = {
-            mode: stack.enter_context(ServeProcess(f"{engine.name}-{mode}", engine.threads, **engine.flags, **flags))
-            for mode, flags in MODES.items()
+            mode: stack.enter_context(ServeProcess(f"{engine.name}-{mode}", engine.threads, **engine.flags, **MODES[mode]))
+            for mode in modes
         }
         for server in servers.values():
             warm_up(server.target, engine)
         for clients in concurrency:
             for mode, server in servers.items():
                 rows[(str(clients), mode)] = summary = measure(server.target, engine, clients=clients, max_requests=2000)
-                print(f"{engine.name} {mode:3s} {clients:2d} clients: {summary['requests_per_s']:.2f} req/s, "
-                      f"p95 {summary['latency_s'].get('p95', 0):.2f} s, load {load_average()}", flush=True)
-        # Open loop: Poisson arrivals above what batching off sustains alone.
-        rate = round(open_rate_factor * rows[("1", "off")]["requests_per_s"], 2)
+                print(f"{engine.name} {mode:9s} {clients:2d} clients: {line(summary)}, load {load_average()}", flush=True)
+        # Open loop: Poisson arrivals above what batching off (or the first mode) sustains at one client.
+        base = rows.get(("1", "off")) or rows[(str(concurrency[0]), modes[0])]
+        rate = round(open_rate_factor * base["requests_per_s"], 2)
         for mode, server in servers.items():
             rows[(f"open {rate:g}/s", mode)] = summary = measure(
                 server.target, engine, engine.duration_s * open_duration_factor, rate=rate, max_requests=2000
             )
-            print(f"{engine.name} {mode:3s} open {rate}/s: {summary['requests_per_s']:.2f} req/s, "
-                  f"p95 {summary['latency_s'].get('p95', 0):.2f} s", flush=True)
+            print(f"{engine.name} {mode:9s} open {rate}/s: {line(summary)}", flush=True)
     return rows
+
+
+def line(s: dict) -> str:
+    viable = "-" if s["stream_viability"] is None else f"{s['stream_viability']:.0%}"
+    return (f"{s['requests_per_s']:.2f} req/s, goodput {s['goodput_s_per_s']:.2f} audio s/s, viable {viable}, "
+            f"first audio p95 {s['first_audio_s'].get('p95', 0):.2f} s, p95 {s['latency_s'].get('p95', 0):.2f} s")
 
 
 def ms(d: dict, key: str) -> str:
     return f"{d[key] * 1000:.0f}" if key in d else "-"
 
 
-def engine_section(engine: Engine, rows: dict) -> list[str]:
+def label(load: str) -> str:
+    return f"{load} clients" if load.isdigit() else load
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}x" if b else "-"
+
+
+def engine_section(engine: Engine, rows: dict, modes: list[str]) -> list[str]:
     lines = [
         f"## {engine.name}", "", engine.description, "",
-        "| load | batching | requests/s | audio s/s | p50 ms | p95 ms | p99 ms | queue wait p50 / p95 ms | "
-        "mean batch (per item) | first audio p50 / p95 ms | viable streams | requests (streams) | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| load | mode | requests/s | audio s/s | goodput (viable stream audio s/s) | viable streams | "
+        "first audio p50 / p95 ms | latency p50 / p95 ms | queue wait p95 ms | rows per step | requests (streams) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for (load, mode), s in rows.items():
         lat, wait, ttfa = s["latency_s"], s["queue_wait_s"], s["first_audio_s"]
-        viable = "-" if s["stream_viability"] is None else f"{s['stream_viability']:.0%}"
-        batch = "-" if s["batch_size_item_mean"] is None else f"{s['batch_size_item_mean']:.1f}"
-        load_label = f"{load} clients" if load.isdigit() else load
+        viable = "-" if s["stream_viability"] is None else f"{s['stream_viability']:.1%}"
+        per_step = "-" if s["rows_per_step"] is None else f"{s['rows_per_step']:.1f}"
         lines.append(
-            f"| {load_label} | {mode} | {s['requests_per_s']:.2f} | {s['audio_s_per_s']:.2f} | {ms(lat, 'p50')} | "
-            f"{ms(lat, 'p95')} | {ms(lat, 'p99')} | {ms(wait, 'p50')} / {ms(wait, 'p95')} | {batch} | "
-            f"{ms(ttfa, 'p50')} / {ms(ttfa, 'p95')} | {viable} | {s['ok']} ({s['streams']}) | {s['errors'] or '-'} |"
+            f"| {label(load)} | {mode} | {s['requests_per_s']:.2f} | {s['audio_s_per_s']:.2f} | {s['goodput_s_per_s']:.2f} | "
+            f"{viable} | {ms(ttfa, 'p50')} / {ms(ttfa, 'p95')} | {ms(lat, 'p50')} / {ms(lat, 'p95')} | {ms(wait, 'p95')} | "
+            f"{per_step} | {s['ok']} ({s['streams']}) | {s['errors'] or '-'} |"
         )
-    lines += ["", "What batching buys (on against off, same load):", "",
-              "| load | throughput ratio | p50 latency on / off | p95 latency on / off | p95 cost (ms) |",
-              "|---|---|---|---|---|"]
-    for load in dict.fromkeys(load for load, _ in rows):
-        on, off = rows[(load, "on")], rows[(load, "off")]
-        ratio = on["requests_per_s"] / off["requests_per_s"] if off["requests_per_s"] else float("nan")
-        p50 = on["latency_s"].get("p50", 0) / max(off["latency_s"].get("p50", 0), 1e-9)
-        p95 = on["latency_s"].get("p95", 0) / max(off["latency_s"].get("p95", 0), 1e-9)
-        cost = (on["latency_s"].get("p95", 0) - off["latency_s"].get("p95", 0)) * 1000
-        load_label = f"{load} clients" if load.isdigit() else load
-        lines.append(f"| {load_label} | {ratio:.2f}x | {p50:.2f} | {p95:.2f} | {cost:+.0f} |")
-    lines += ["", "Batch sizes the server ran with batching on (size: batches):", ""]
-    for (load, mode), s in rows.items():
-        if mode == "on":
-            lines.append(f"- {load}{' clients' if load.isdigit() else ''}: {s['batch_size_counts']}")
+    if "off" in modes and "streaming" in modes:
+        lines += ["", "The streaming-aware scheduler against the other modes (same load, same run):", "",
+                  "| load | goodput vs off | goodput vs greedy | throughput (requests/s) vs off | viable streams | "
+                  "first audio p95 vs off |", "|---|---|---|---|---|---|"]
+        for load in dict.fromkeys(load for load, _ in rows):
+            new, off, greedy = rows[(load, "streaming")], rows[(load, "off")], rows.get((load, "greedy"))
+            viable = "-" if new["stream_viability"] is None else f"{new['stream_viability']:.1%}"
+            lines.append(
+                f"| {label(load)} | {ratio(new['goodput_s_per_s'], off['goodput_s_per_s'])} | "
+                f"{ratio(new['goodput_s_per_s'], greedy['goodput_s_per_s']) if greedy else '-'} | "
+                f"{ratio(new['requests_per_s'], off['requests_per_s'])} | {viable} | "
+                f"{ms(new['first_audio_s'], 'p95')} / {ms(off['first_audio_s'], 'p95')} ms |"
+            )
     return lines + [""]
 
 
-def plot(results: dict[str, dict], engines: dict[str, Engine], out: Path) -> list[Path]:
+def plot(results: dict[str, dict], modes: list[str], trace_load: str, out: Path) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    paths = []
-    for metric, title, name in (
-        (lambda s: s["requests_per_s"], "throughput (requests/s)", "load-throughput.png"),
-        (lambda s: s["latency_s"].get("p95", float("nan")), "p95 latency (s)", "load-latency-p95.png"),
-    ):
-        fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
-        for ax, (engine, rows) in zip(axes[0], results.items()):
-            for mode, style in (("off", "o--"), ("on", "s-")):
-                points = [(int(load), metric(s)) for (load, m), s in rows.items() if m == mode and load.isdigit()]
-                ax.plot([p[0] for p in points], [p[1] for p in points], style,
-                        label=f"batching {mode}" + (" (max batch 1)" if mode == "off" else " (50 ms, max 8)"))
-            ax.set_xscale("log", base=2)
-            ax.set_xticks([int(l) for l, m in rows if m == "on" and l.isdigit()])
-            ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-            ax.set_xlabel("concurrent clients (closed loop)")
-            ax.set_ylabel(title)
-            ax.set_title(f"{engine}: {title}")
-            ax.set_ylim(bottom=0)
-            ax.grid(alpha=0.3)
-            ax.legend()
-        fig.tight_layout()
-        path = out / name
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-        paths.append(path)
-    return paths
+    styles = {"off": "o--", "greedy": "s:", "streaming": "^-"}
+    fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
+    for ax, (engine, rows) in zip(axes[0], results.items()):
+        for mode in modes:
+            points = [(int(load), s["goodput_s_per_s"]) for (load, m), s in rows.items() if m == mode and load.isdigit()]
+            ax.plot([p[0] for p in points], [p[1] for p in points], styles.get(mode, "o-"), label=MODE_LABELS[mode])
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted({int(l) for l, _ in rows if l.isdigit()}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.set(xlabel="concurrent clients (closed loop)", ylabel="goodput (audio s of viable streams per s)",
+               title=f"{engine}: goodput")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    goodput = out / "load-goodput.png"
+    fig.savefig(goodput, dpi=110)
+    plt.close(fig)
+
+    traced = [m for m in ("greedy", "streaming") if m in modes]
+    fig, axes = plt.subplots(len(results), 1, figsize=(10, 3.2 * len(results)), squeeze=False)
+    for ax, (engine, rows) in zip(axes[:, 0], results.items()):
+        for mode in traced:
+            steps = rows.get((trace_load, mode), {}).get("steps", [])
+            ax.step([t for t, _ in steps], [r for _, r in steps], where="post", label=MODE_LABELS[mode], linewidth=1)
+        ax.set(xlabel="seconds into the run", ylabel="rows per step",
+               title=f"{engine}: rows in each step at {label(trace_load)} (a whole-batch engine's batch is one step)")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    per_step = out / "load-rows-per-step.png"
+    fig.savefig(per_step, dpi=110)
+    plt.close(fig)
+    return [goodput, per_step]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", nargs="+", choices=["piper", "voxcpm"], default=["piper", "voxcpm"])
+    parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of load per Piper configuration")
-    parser.add_argument("--voxcpm-duration", type=float, default=15.0, help="seconds of load per VoxCPM configuration")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per Piper configuration")
+    parser.add_argument("--voxcpm-duration", type=float, default=12.0, help="seconds of load per VoxCPM configuration")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the VoxCPM server")
     parser.add_argument("--open-rate-factor", type=float, default=1.5,
                         help="open-loop rate, as a multiple of batching off's throughput at 1 client")
     parser.add_argument("--open-duration-factor", type=float, default=2.0,
                         help="open-loop duration, as a multiple of the closed-loop duration")
+    parser.add_argument("--trace-load", default="8", help="the load whose rows per step are plotted (a concurrency)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -212,47 +241,51 @@ def main() -> None:
             if name == "piper":
                 engine = Engine("piper", {"engine": "piper"}, DEFAULT_TEXTS, args.duration, None,
                                 "The embedded voice (Piper, joe-us medium, onnxruntime on the CPU, `--piper-batch-mode "
-                                "auto`, which computes a batch's rows one after another on a CPU). Each text has two "
-                                "sentences (about 3 s of audio).")
+                                "auto`, which computes a batch's rows one after another on a CPU and hands each "
+                                "request its audio when its rows are done). Each text has two sentences (about 3 s "
+                                "of audio).")
             else:
                 engine = voxcpm_engine(Path(tmp) / "voxcpm-mid", args.voxcpm_duration, args.threads)
             engines[name] = engine
-            results[name] = run_engine(engine, args.concurrency, args.open_rate_factor, args.open_duration_factor)
+            results[name] = run_engine(engine, args.modes, args.concurrency, args.open_rate_factor, args.open_duration_factor)
     minutes = (time.time() - started) / 60
 
     lines = [
-        "# Load test: what batching buys",
+        "# Load test: what batching and the streaming-aware scheduler buy",
         "",
         f"Run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(started))}, {minutes:.1f} minutes, by "
-        "`benchmarks/load_benchmark.py`.",
+        "`benchmarks/load_benchmark.py " + " ".join(sys.argv[1:]) + "`.",
         f"Machine: {describe_machine()}.",
         f"Load average (1, 5, 15 min) before: {load_before}; after: {load_average()}. The machine is shared with "
-        "other work, so absolute figures are noisy; compare the two modes within one run.",
+        "other work, so absolute figures are noisy; compare the modes within one run.",
         "",
-        "Method: one `voxbatch serve` per mode on loopback, result cache off. Batching off is `--max-batch-size 1`; "
-        "on is the default (`--batch-window-ms 50 --max-batch-size 8`). The batcher has no adaptive window, so "
-        "there is no third mode. Closed loop: each client sends its next request when the last one ends, for "
-        f"{args.duration:g} s (Piper) or {args.voxcpm_duration:g} s (VoxCPM), then waits for what is in flight. Open "
-        f"loop: Poisson arrivals at {args.open_rate_factor:g}x the throughput of batching off at one client, for "
-        f"{args.open_duration_factor:g}x as long. Half of "
-        "the requests use StreamSynthesize (PCM). The load generator runs in one process on the same machine.",
+        "Method: one `voxbatch serve` per mode on loopback, result cache off. Modes: "
+        + "; ".join(f"{m}: {MODE_LABELS[m]}" for m in args.modes) + ". Greedy and streaming-aware use the "
+        "default window (50 ms bound, adaptive) and max batch (8). Closed loop: each client (its own caller) sends "
+        f"its next request when the last one ends, for {args.duration:g} s (Piper) or {args.voxcpm_duration:g} s "
+        f"(VoxCPM), then waits for what is in flight. Open loop: Poisson arrivals at {args.open_rate_factor:g}x "
+        f"the throughput of batching off at one client, for {args.open_duration_factor:g}x as long, spread over 16 "
+        "callers. Half of the requests use StreamSynthesize (PCM). The load generator runs in one process on the "
+        "same machine.",
         "",
-        "Columns: latency is from the call to the last byte; queue wait is the server's (the longest of a "
-        "request's sentences); mean batch is the size of the batch the average work item ran in (a batch's size "
-        "counts every item it served: VoxCPM admits waiting items into a running batch between generation steps, "
-        "at most 8 rows at a time, so its batches can count more than 8); first audio is "
-        "the time to the first streamed chunk; a stream is viable when every chunk arrived before the audio "
-        "received before it had finished playing (playback starting with the first chunk).",
+        "Columns: a stream is viable when every chunk arrived before the audio received before it had finished "
+        "playing (playback starting with the first chunk); goodput is the audio seconds of viable streams per "
+        "second (unary requests count in audio s/s only); first audio is the time to a stream's first chunk; "
+        "latency is from the call to the last byte; queue wait is the server's (the longest of a request's work "
+        "items); rows per step is the mean over the steps the server ran in the run (GetServerInfo.recent_steps; "
+        "a whole-batch engine's batch counts as one step).",
         "",
     ]
     for name, rows in results.items():
-        lines += engine_section(engines[name], rows)
+        lines += engine_section(engines[name], rows, args.modes)
     args.out.mkdir(parents=True, exist_ok=True)
-    pngs = plot(results, engines, args.out)
-    lines += ["Plots: " + ", ".join(f"`{p.name}`" for p in pngs) + " (throughput and p95 latency against concurrency).", ""]
-    report = "\n".join(lines)
-    (args.out / "load-cpu.md").write_text(report, encoding="utf-8")
-    print(report)
+    report = args.out / "load-cpu.md"
+    report.write_text("\n".join(lines), encoding="utf-8")  # the figures are kept even if plotting fails
+    pngs = plot(results, args.modes, args.trace_load, args.out)
+    lines += ["Plots: " + ", ".join(f"`{p.name}`" for p in pngs) + " (goodput against concurrency; rows per step over "
+              f"time at {label(args.trace_load)}).", ""]
+    report.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

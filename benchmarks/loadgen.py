@@ -134,6 +134,8 @@ class LoadResult:
             "wall_s": self.wall_s,
             "requests_per_s": len(ok) / wall,
             "audio_s_per_s": sum(o.audio_s for o in ok) / wall,
+            # The issue's goodput: audio seconds of viable streams per second.
+            "goodput_s_per_s": sum(o.audio_s for o in streams if o.viable) / wall,
             "latency_s": percentiles([o.latency_s for o in ok]),
             "unary_latency_s": percentiles([o.latency_s for o in unary]),
             "stream_latency_s": percentiles([o.latency_s for o in streams]),
@@ -295,6 +297,14 @@ async def recent_batch_sizes(stub: tts_pb2_grpc.TtsServiceStub, since_unix: floa
     return [b.size for b in info.recent_batches if b.end_time_unix_seconds >= since_unix]
 
 
+async def recent_steps(target: str, since_unix: float) -> list[tuple[float, int]]:
+    """(seconds since `since_unix`, rows) of the steps the server ran since then (its last 2000)."""
+    check_loopback(target)
+    async with grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS) as channel:
+        info = await tts_pb2_grpc.TtsServiceStub(channel).GetServerInfo(pb.GetServerInfoRequest(), timeout=10)
+    return [(s.end_time_unix_seconds - since_unix, s.rows) for s in info.recent_steps if s.end_time_unix_seconds >= since_unix]
+
+
 async def run_load(target: str, spec: LoadSpec) -> LoadResult:
     """Offer `spec`'s load to the server at `target` (loopback only) and collect the outcomes."""
     check_loopback(target)
@@ -324,7 +334,7 @@ def format_summary(summary: dict) -> str:
         f"latency: p50 {ms(lat, 'p50')}, p95 {ms(lat, 'p95')}, p99 {ms(lat, 'p99')}; "
         f"queue wait p50 {ms(wait, 'p50')}, p95 {ms(wait, 'p95')}",
         f"streams: {summary['streams']}, first audio p50 {ms(ttfa, 'p50')}, p95 {ms(ttfa, 'p95')}, "
-        f"viable {'-' if viability is None else f'{viability:.0%}'}",
+        f"viable {'-' if viability is None else f'{viability:.0%}'}, goodput {summary['goodput_s_per_s']:.2f} audio s/s",
         f"batches: {summary['batches']}, sizes {summary['batch_size_counts']}",
     ]
     return "\n".join(lines)

@@ -71,10 +71,17 @@ class Scheduling:
                 later = item.track is not None and item.track.stream and not view.fresh
                 item.rank = 2 if later else 1
                 continue
-            lead = self.costs.prefill_s(item.key, 1) + self.costs.step_s(item.key, running_rows + 1)
-            if view.audio_per_step == 0:  # a unary row: its whole length must fit before the deadline
-                lead = self.costs.prefill_s(item.key, 1) + view.remaining_steps * self.costs.step_s(item.key, running_rows + 1)
+            lead = self._lead(item, view, running_rows)
             item.rank = 0 if view.slack_s <= self.limits.margin_s + lead else (2 if item.track.stream else 1)
+
+    def _lead(self, item: Pending, view: RowView, running_rows: int) -> float:
+        """How long before it is needed a waiting row must be started."""
+        costs, key = self.costs, item.key
+        if self.stepwise is False:  # a whole-batch engine: a running batch may finish first, then its own
+            return costs.step_s(key, self.limits.max_batch_size) + costs.step_s(key, 1)
+        if view.audio_per_step == 0:  # a unary row: its whole length must fit before the deadline
+            return costs.prefill_s(key, 1) + view.remaining_steps * costs.step_s(key, running_rows + 1)
+        return costs.prefill_s(key, 1) + costs.step_s(key, running_rows + 1)
 
     # -- decisions --------------------------------------------------------------------------
 
