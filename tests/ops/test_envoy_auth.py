@@ -103,6 +103,22 @@ def test_every_rest_route_answers_a_valid_key_and_checks_capabilities(https, clu
     assert response.status_code == expected, response.text
 
 
+def test_keys_added_and_revoked_while_serving_take_effect_on_both_replicas(https, cluster):
+    _, replicas, _, _, _ = cluster
+    keys_file = replicas[0].settings["api_keys_file"]
+    from pathlib import Path
+
+    key_id, secret = add_key(Path(keys_file), "added while serving", ("synthesize",))
+
+    def answers() -> set[int]:  # several calls, so that both replicas answer some
+        return {call(https, "voices", secret).status_code for _ in range(6)}
+
+    # Polled slowly: Envoy's rate limit (200 at once, 100 a second) is shared by the module's tests.
+    wait_until(lambda: answers() == {200}, 15, "the new key to work on both replicas", interval=0.5)
+    revoke_key(Path(keys_file), key_id)
+    wait_until(lambda: answers() == {401}, 15, "the revoked key to be refused by both replicas", interval=0.5)
+
+
 def test_the_official_openai_client_passes_its_api_key(cluster):
     import openai
 

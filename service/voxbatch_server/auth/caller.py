@@ -35,7 +35,10 @@ def set_caller(caller: Caller | None) -> contextvars.Token:
 
 
 def reset_caller(token: contextvars.Token) -> None:
-    _current.reset(token)
+    try:
+        _current.reset(token)
+    except ValueError:  # a stream finished in another context than it started in: nothing to undo there
+        pass
 
 
 def charge_audio(seconds: float) -> None:
