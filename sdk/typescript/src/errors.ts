@@ -1,6 +1,9 @@
 // Typed errors thrown by the client; each carries the gRPC status and the server's message
 // (the Python SDK's errors.py).
 
+import { fromBinary } from "@bufbuild/protobuf";
+import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
+import { DurationSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 
 export { Code };
@@ -33,18 +36,24 @@ export function statusName(code: Code): StatusName {
   return STATUS_NAMES[code] ?? "UNKNOWN";
 }
 
-/** A call failed. `code` is the gRPC status code, `status` its name, `details` the server's explanation. */
+/**
+ * A call failed. `code` is the gRPC status code, `status` its name, `details` the server's explanation,
+ * `retryAfterMs` when the server said when trying again can succeed (google.rpc.RetryInfo, sent with a
+ * refused quota), else undefined.
+ */
 export class VoxbatchError extends Error {
   readonly code: Code;
   readonly status: StatusName;
   readonly details: string;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: Code, details: string, options?: { cause?: unknown }) {
+  constructor(code: Code, details: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) {
     super(`${statusName(code)}: ${details}`, options);
     this.name = new.target.name;
     this.code = code;
     this.status = statusName(code);
     this.details = details;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }
 
@@ -81,7 +90,10 @@ export class FailedPreconditionError extends VoxbatchError {}
 /** INTERNAL or another server-side failure. */
 export class ServerError extends VoxbatchError {}
 
-const BY_CODE = new Map<Code, new (code: Code, details: string, options?: { cause?: unknown }) => VoxbatchError>([
+const BY_CODE = new Map<
+  Code,
+  new (code: Code, details: string, options?: { cause?: unknown; retryAfterMs?: number | undefined }) => VoxbatchError
+>([
   [Code.InvalidArgument, InvalidRequestError],
   [Code.ResourceExhausted, OverloadedError],
   [Code.DeadlineExceeded, DeadlineExceededError],
@@ -100,5 +112,26 @@ export function fromRpcError(error: unknown): VoxbatchError {
   const connectError = ConnectError.from(error);
   const kind = BY_CODE.get(connectError.code) ?? ServerError;
   const details = connectError.rawMessage || statusName(connectError.code);
-  return new kind(connectError.code, details, { cause: error });
+  return new kind(connectError.code, details, { cause: error, retryAfterMs: retryAfterMs(connectError) });
+}
+
+/** RetryInfo's delay, from the status details (google.rpc.RetryInfo { Duration retry_delay = 1; }). */
+function retryAfterMs(error: ConnectError): number | undefined {
+  for (const detail of error.details) {
+    if (!("type" in detail) || detail.type !== "google.rpc.RetryInfo") continue;
+    try {
+      const reader = new BinaryReader(detail.value);
+      while (reader.pos < reader.len) {
+        const [field, wireType] = reader.tag();
+        if (field === 1 && wireType === WireType.LengthDelimited) {
+          const delay = fromBinary(DurationSchema, reader.bytes());
+          return Number(delay.seconds) * 1000 + delay.nanos / 1e6;
+        }
+        reader.skip(wireType);
+      }
+    } catch {
+      return undefined; // a malformed detail is no reason to lose the error itself
+    }
+  }
+  return undefined;
 }

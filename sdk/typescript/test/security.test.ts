@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { AuthenticationError, createClient, PermissionDeniedError, VoxbatchError } from "../src/node.js";
+import { AuthenticationError, createClient, OverloadedError, PermissionDeniedError, VoxbatchError } from "../src/node.js";
 import { REPO_ROOT, type RunningServer, startServer } from "./server.js";
 
 const run = promisify(execFile);
@@ -20,10 +20,11 @@ let ca: string;
 let otherCa: string;
 let synthKey: string;
 let readOnlyKey: string;
+let meteredKey: string;
 
-async function createKey(file: string, capability: string): Promise<string> {
+async function createKey(file: string, capability: string, ...limits: string[]): Promise<string> {
   const { stdout } = await run(python, ["-m", "voxbatch.cli", "keys", "create", "--name", capability,
-    "--capability", capability, "--file", file], { cwd: REPO_ROOT });
+    "--capability", capability, ...limits, "--file", file], { cwd: REPO_ROOT });
   return stdout.trim().split("\n").at(-1) ?? "";
 }
 
@@ -34,6 +35,7 @@ before(async () => {
   const keys = join(dir, "keys.json");
   synthKey = await createKey(keys, "synthesize");
   readOnlyKey = await createKey(keys, "manage-voices");
+  meteredKey = await createKey(keys, "synthesize", "--per-minute", "1");
   ca = await readFile(join(dir, "ca.pem"), "utf8");
   otherCa = await readFile(join(dir, "other-ca.pem"), "utf8");
   server = await startServer(
@@ -88,5 +90,18 @@ test("a server certificate from an untrusted CA, or plaintext, gets nothing", as
   } finally {
     untrusted.close();
     plaintext.close();
+  }
+});
+
+test("a refused quota says when to retry", async () => {
+  const tts = createClient(server.target, { ca, apiKey: meteredKey, timeoutMs: 30_000 });
+  try {
+    await tts.synthesize("Once.");
+    const error = await tts.synthesize("Twice.").then(() => undefined, (e: unknown) => e);
+    assert.ok(error instanceof OverloadedError, String(error));
+    assert.match(error.details, /1 requests per minute/);
+    assert.ok(error.retryAfterMs !== undefined && error.retryAfterMs > 0 && error.retryAfterMs <= 60_000, String(error.retryAfterMs));
+  } finally {
+    tts.close();
   }
 });
