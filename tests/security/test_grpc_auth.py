@@ -262,3 +262,17 @@ def test_allow_unauthenticated_serves_on_all_addresses_with_a_warning(caplog):
         with Client(f"127.0.0.1:{open_server.running.port}") as client:
             assert client.voices().voices
     assert any("WITHOUT authentication" in r.getMessage() for r in caplog.records)
+
+
+def test_voice_management_needs_manage_voices_and_saving_a_clip_needs_clone_too(channel, keys):
+    _, secrets, _ = keys
+    stub = tts_pb2_grpc.TtsServiceStub(channel)
+    create = pb.CreateVoiceRequest(name="kept", reference=pb.ReferenceAudio(audio=_wav(), transcript="a tone"))
+    delete = pb.DeleteVoiceRequest(name="kept")
+    for key in ("synth", "cloner"):  # no manage-voices
+        assert code_of(lambda: stub.DeleteVoice(delete, metadata=bearer(secrets[key]), timeout=10)) is grpc.StatusCode.PERMISSION_DENIED
+        assert code_of(lambda: stub.CreateVoice(create, metadata=bearer(secrets[key]), timeout=10)) is grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.RpcError) as caught:  # manage-voices alone: saving someone's recorded voice is cloning
+        stub.CreateVoice(create, metadata=bearer(secrets["voices"]), timeout=10)
+    assert caught.value.code() is grpc.StatusCode.PERMISSION_DENIED and "'clone'" in caught.value.details()
+    assert code_of(lambda: stub.DeleteVoice(delete, metadata=bearer(secrets["voices"]), timeout=10)) is not grpc.StatusCode.PERMISSION_DENIED
