@@ -89,3 +89,14 @@ async def test_the_voice_picker_lists_the_servers_voices_and_the_choice_is_used(
     user.find(marker="synthesize").click()
     await see(user, marker="result-audio")
     await see(user, "low · WAV", kind=ui.label)
+
+
+async def test_a_clip_longer_than_the_server_takes_is_refused_at_upload(user):
+    await user.open("/")
+    await see(user, marker="cloning")
+    await upload(user, "speech.wav", tone_wav(60))  # the server takes 30 s at most
+    await see(user, "speech.wav is 60.0 s long; the server takes clips of at most 30 s.")
+    await user.should_not_see(marker="reference-audio")  # nothing kept: the upload is offered again
+    await see(user, marker="reference-upload")
+    await upload(user, "short.wav", tone_wav(2))
+    await see(user, "short.wav: 2.0 s, 16,000 Hz")

@@ -175,6 +175,7 @@ def server_info_response(
         min_sample_rate_hz=min_rate,
         max_sample_rate_hz=max_rate,
         max_text_chars=settings.max_text_chars,
+        max_reference_seconds=settings.max_reference_seconds,
         batching=pb.BatchingInfo(
             window_ms=round(limits.window_s * 1000),
             max_batch_size=limits.max_batch_size,

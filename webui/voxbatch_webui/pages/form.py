@@ -153,8 +153,9 @@ class CloningSection:
     """Upload a reference clip, listen to it, type its transcript (optional where the engine
     clones from a clip alone)."""
 
-    def __init__(self, store: AudioStore, max_bytes: int, transcript_optional: bool = False) -> None:
+    def __init__(self, store: AudioStore, max_bytes: int, transcript_optional: bool = False, max_seconds: float = 0.0) -> None:
         self._store = store
+        self._max_seconds = max_seconds  # the server's limit (0: not known, an older server)
         self.transcript_optional = transcript_optional
         self.clip: bytes | None = None
         self.clip_name = ""
@@ -170,6 +171,7 @@ class CloningSection:
             label="Reference clip: tap + to choose a WAV, FLAC, Ogg or MP3 file", auto_upload=True, max_files=1,
             max_file_size=max_bytes, on_upload=self._uploaded, on_rejected=self._rejected,
         ).props('accept="audio/*,.wav,.flac,.ogg,.opus,.mp3" flat bordered').classes("w-full").mark("reference-upload")
+        self.refusal = ui.label().classes("text-caption text-negative").mark("reference-refused")
         self.preview = ui.column().classes("w-full gap-1")
         self.preview.set_visibility(False)
         with self.preview:
@@ -191,9 +193,19 @@ class CloningSection:
 
     async def set_clip(self, data: bytes, name: str, media_type: str) -> None:
         """Show a clip (uploaded, or recorded in the browser) for listening, and keep it."""
-        self.clip, self.clip_name = data, name
+        self.clip, self.clip_name = data, name  # at once: Synthesize may be pressed while it is examined
+        seconds, description = await asyncio.to_thread(_describe_clip, data)
+        if self._max_seconds and seconds > self._max_seconds:
+            # Refused now, not at Synthesize after the text is typed: the server would refuse it.
+            self.clip, self.clip_name = None, ""
+            message = (f"{name} is {seconds:.1f} s long; the server takes clips of at most {self._max_seconds:.0f} s. "
+                       "Trim it to a few seconds of clear speech and try again.")
+            self.refusal.set_text(message)
+            ui.notify(message, type="warning")
+            self.upload.reset()
+            return
+        self.refusal.set_text("")
         self.player.set_source(AudioStore.url(self._store.put(data, media_type, name)))
-        description = await asyncio.to_thread(_describe_clip, data)
         self.summary.set_text(f"{name}: {description or f'{len(data):,} bytes'}")
         self.warning.set_text("" if description else
                               "This does not look like a sound file the server can read; it will probably be refused.")
@@ -222,11 +234,11 @@ class CloningSection:
         return None
 
 
-def _describe_clip(data: bytes) -> str:
-    """'3.2 s, 16,000 Hz' for a readable audio file, '' otherwise."""
+def _describe_clip(data: bytes) -> tuple[float, str]:
+    """(seconds, '3.2 s, 16,000 Hz') for a readable audio file, (0, '') otherwise."""
     try:
         info = sf.info(io.BytesIO(data))
     except (sf.LibsndfileError, RuntimeError, TypeError):
-        return ""
+        return 0.0, ""
     seconds = info.frames / info.samplerate if info.samplerate else 0
-    return f"{seconds:.1f} s, {info.samplerate:,} Hz"
+    return seconds, f"{seconds:.1f} s, {info.samplerate:,} Hz"

@@ -106,6 +106,7 @@ class SynthesisPage:
                     self.cloning = CloningSection(
                         self.webui.store, self.webui.settings.max_reference_mb << 20,
                         transcript_optional=info.supports_isolated_reference,
+                        max_seconds=info.max_reference_seconds,
                     )
         with section("Sound", "tune"):
             self.sound = SoundSettings(snapshot)
