@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, make_wsgi_app
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -24,6 +24,7 @@ from .batching import Batcher
 from .batching.stats import BatchReport
 from .cache import Cache, CacheStats
 from .domain import EngineInfo
+from .gpu_metrics import GpuCollector, GpuMonitor
 from .synthesis import RequestRecord
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,14 @@ QUEUE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 BATCH_SIZE_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 32, 64, 128, 256)
 SLACK_BUCKETS = (0.0, 0.1, 0.2, 0.32, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 MEMORY_SHARE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
+PEAK_RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 2.0, 3.0)
 EXEMPLAR_ID_CHARS = 64  # exemplar labels may hold 128 characters in all
 
 
 class Metrics:
-    def __init__(self, batcher: Batcher, cache: Cache | None, engine: EngineInfo, version: str) -> None:
+    def __init__(
+        self, batcher: Batcher, cache: Cache | None, engine: EngineInfo, version: str, gpu: GpuMonitor | None = None
+    ) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -92,6 +96,22 @@ class Metrics:
             "Sentences generated again because their try ran on to the bad-case length (retry_badcase).",
             registry=r,
         )
+        # -- the GPU path (issue 15): the estimate against measured peaks, NVML's GPU figures ---------
+        self.peak_ratio = Histogram(
+            "voxbatch_batch_memory_measured_ratio",
+            "Each measured batch's peak memory (torch's peak statistics, on a GPU) over the engine's estimate of it.",
+            buckets=PEAK_RATIO_BUCKETS, registry=r,
+        )
+        self.peak_estimated = Gauge(
+            "voxbatch_batch_memory_estimated_bytes", "The engine's estimate of the last measured batch's peak.", registry=r
+        )
+        self.peak_measured = Gauge(
+            "voxbatch_batch_memory_measured_bytes", "The measured peak of the last measured batch (0 before the first).",
+            registry=r,
+        )
+        self.gpu = gpu if gpu is not None else GpuMonitor()
+        log.info("%s", self.gpu.describe())
+        r.register(GpuCollector(self.gpu, lambda: batcher.memory_calibration.factor))
         for rpc in RPCS:  # so that dashboards show zeros rather than gaps before the first call
             self.requests.labels(rpc, "OK")
         for mode in MODES:
@@ -112,6 +132,12 @@ class Metrics:
             self.memory_share.observe(report.memory_estimate_bytes / report.memory_budget_bytes)
         for wait in report.queue_waits_s:
             self.queue_wait.observe(wait)
+        if report.memory_measured is not None:
+            estimated, measured = report.memory_measured
+            self.peak_estimated.set(estimated)
+            self.peak_measured.set(measured)
+            if estimated > 0:
+                self.peak_ratio.observe(measured / estimated)
 
     def request_finished(self, record: RequestRecord) -> None:
         mode = "stream" if record.streamed else "unary"
@@ -150,6 +176,7 @@ class Metrics:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        self.gpu.close()
 
 
 def _start_http(host: str, port: int, app, token: str | None):
@@ -186,7 +213,9 @@ def _start_http(host: str, port: int, app, token: str | None):
 class _StateCollector(Collector):
     """Reads the batcher's and the cache's own figures when Prometheus scrapes."""
 
-    def __init__(self, batcher: Batcher, cache: Cache | None, engine: EngineInfo, version: str) -> None:
+    def __init__(
+        self, batcher: Batcher, cache: Cache | None, engine: EngineInfo, version: str, gpu: GpuMonitor | None = None
+    ) -> None:
         self._batcher = batcher
         self._cache = cache
         self._engine = engine

@@ -80,3 +80,24 @@ async def _run_through_the_batcher(engine, works):
     results = await asyncio.wait_for(asyncio.gather(*(t.result() for t in tickets)), 600)
     await batcher.drain()
     return results, batcher.stats
+
+
+def test_the_engine_reports_each_batch_measured_peak_to_the_batcher(cuda_device, mid_dir):
+    engine = VoxCPMEngine(mid_dir, device=cuda_device, dtype="float32")
+    works = [engine.prepare(task(LONG, seed=i)) for i in range(4)]
+    reports = []
+
+    async def run():
+        batcher = Batcher(engine, BatchLimits(max_batch_size=4, window_s=0.01, memory_budget_bytes=1 << 40), 16)
+        batcher.on_batch = reports.append
+        batcher.start()
+        tickets = batcher.submit_many(works, priority=0)
+        await asyncio.wait_for(asyncio.gather(*(t.result() for t in tickets)), 300)
+        await batcher.drain()
+        return batcher
+
+    batcher = asyncio.run(run())
+    assert batcher.memory_calibration.measured_batches == 1
+    estimated, measured = reports[0].memory_measured
+    assert estimated == engine.memory_cost(works) and 0 < measured <= estimated
+    assert batcher.memory_calibration.factor == 1.0  # the estimate covered the peak: no correction

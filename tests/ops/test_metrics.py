@@ -8,12 +8,14 @@ import json
 import logging
 import re
 import socket
+import sys
 import threading
 
 import httpx
 import pytest
 
 from tests.support.engines import ToneEngine
+from tests.support.fake_nvml import fake_nvml
 from tests.support.server import ServerThread
 from voxbatch import Client
 from voxbatch.errors import InvalidRequestError
@@ -25,8 +27,12 @@ DASHBOARD = DEPLOY / "grafana" / "dashboards" / "voxbatch.json"
 
 @pytest.fixture(scope="module")
 def metered(piper_engine):
-    with ServerThread(piper_engine, cache_mb=16, metrics_port=free_port()) as server:
-        yield server
+    # A fake NVML, so that the GPU series the dashboard reads exist on this GPU-less machine.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "pynvml", fake_nvml())
+        patch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        with ServerThread(piper_engine, cache_mb=16, metrics_port=free_port()) as server:
+            yield server
 
 
 def scrape(server) -> dict[str, float]:
@@ -175,7 +181,9 @@ def test_dashboard_queries_only_metrics_a_running_server_exports(metered):
                    "voxbatch_batch_size_sum", "voxbatch_queue_depth", "voxbatch_memory_estimated_bytes",
                    "voxbatch_memory_budget_bytes", "voxbatch_batches_split_for_memory_total", "voxbatch_oom_retries_total",
                    "voxbatch_cache_hits_total", "voxbatch_streams_total", "voxbatch_scheduler_held_back_total",
-                   "voxbatch_step_rows_bucket", "voxbatch_step_cost_seconds"):
+                   "voxbatch_step_rows_bucket", "voxbatch_step_cost_seconds", "voxbatch_gpu_utilization_ratio",
+                   "voxbatch_gpu_memory_used_bytes", "voxbatch_gpu_memory_total_bytes", "voxbatch_batch_memory_measured_bytes",
+                   "voxbatch_batch_memory_estimated_bytes", "voxbatch_memory_estimate_correction"):
         assert wanted in queried, wanted
 
 

@@ -27,6 +27,7 @@ from .admission import Scheduling
 from .execution import Execution
 from .costmodel import CostModel
 from .fairshare import FairShare
+from .memory_calibration import MemoryCalibration
 from .playback import RequestTrack, RowProgress
 from .policy import BatchLimits, Pending, decide, split_expired, take_compatible
 from .session import BatchRunner, BatchSession, Ticket, reject
@@ -64,6 +65,7 @@ class Batcher(Execution):
         self.costs = CostModel()
         self.scheduling = Scheduling(limits, self.costs, clock)
         self.fair = FairShare(limits.per_caller_cap)
+        self.memory_calibration = MemoryCalibration()  # measured peaks correct the engine's estimates
         self.on_batch: Callable[[BatchReport], None] | None = None  # metrics hook, called in a worker thread
         self.on_step: Callable[[int, float], None] | None = None  # (rows, seconds) of each step, likewise
         self._queue: list[Pending] = []
@@ -252,7 +254,7 @@ class Batcher(Execution):
     # -- dispatch ---------------------------------------------------------------------------
 
     def _cost(self, payloads: Sequence[Any]) -> int:
-        return self.runner.memory_cost(payloads)
+        return self.memory_calibration.cost(self.runner.memory_cost(payloads), len(payloads), self.limits.memory_budget_bytes)
 
     async def _dispatch_forever(self) -> None:
         while True:

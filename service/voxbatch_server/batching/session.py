@@ -48,6 +48,7 @@ class BatchSession:
         self.cost = cost
         self.started_at = batcher.clock()
         self.steps = 0  # steps the engine reported
+        self.memory_measured: tuple[int, int] | None = None  # (estimated, measured) peak bytes, if reported
 
     @property
     def size(self) -> int:
@@ -76,6 +77,12 @@ class BatchSession:
         if left:
             costs.observe_finish(key, left, left_s)
         self.steps += 1
+
+    def report_memory(self, estimated_bytes: int, measured_bytes: int) -> None:
+        """The engine's estimate of this batch's peak (every row that ran in it) and the peak the
+        device measured: the batcher corrects later estimates when measured peaks run above."""
+        self.memory_measured = (int(estimated_bytes), int(measured_bytes))
+        self._batcher.memory_calibration.observe(estimated_bytes, measured_bytes)
 
     def emit(self, index: int, partial: Any, duration_s: float | None = None) -> None:
         """Stream a piece of a row's output; `duration_s` is the audio it holds (what keeps the

@@ -13,10 +13,11 @@ class BatchReport:
     batch_id: int
     size: int
     compute_s: float
-    memory_estimate_bytes: int  # the engine's estimate of the batch's peak (session.cost)
+    memory_estimate_bytes: int  # the budgeted estimate of the batch's peak (session.cost: the engine's, corrected)
     memory_budget_bytes: int
     queue_waits_s: tuple[float, ...]  # each item's wait before the batch started
     request_ids: tuple[str, ...]  # the request each item belongs to (one per item, may repeat)
+    memory_measured: tuple[int, int] | None = None  # (engine's estimate, measured peak) bytes, when the engine measured
 
     @classmethod
     def of(cls, session, compute_s: float, budget: int) -> BatchReport:
@@ -29,6 +30,7 @@ class BatchReport:
             memory_budget_bytes=budget,
             queue_waits_s=tuple(item.state.timings.queue_wait_s for item in session.items),
             request_ids=tuple(item.state.request_id for item in session.items),
+            memory_measured=getattr(session, "memory_measured", None),
         )
 
     def log_fields(self) -> dict:
@@ -41,6 +43,7 @@ class BatchReport:
             "queue_wait_s": round(max(self.queue_waits_s, default=0.0), 4),
             "request_ids": sorted(set(self.request_ids)),
             "outcome": "ok",
+            **({"memory_measured_bytes": self.memory_measured[1]} if self.memory_measured else {}),
         }
 
 

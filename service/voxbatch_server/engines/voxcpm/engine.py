@@ -21,6 +21,7 @@ from ...batching import BatchSession
 from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, SpeechTask, Voice, VoicePrompt
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
+from ..peak_memory import PeakMemory
 from .compiled import prepare_decode_step
 from .generate import RowRequest, generate
 from .loader import load_checkpoint
@@ -194,16 +195,20 @@ class VoxCPMEngine(Engine):
                 session.complete(index, audios[index], batch_rows)
 
         cancelled = session.cancelled if session is not None else None
-        admit = _admitter(session) if session is not None else None
+        ran = list(batch)  # and the rows that join while it runs
+        admit = _admitter(session, ran) if session is not None else None
         try:
-            rows = generate(
-                self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
-                on_done=on_done, max_rows=session.max_size if session is not None else None,
-                on_step=session.step if session is not None else None,
-            )
+            with PeakMemory(self.device) as peak:
+                rows = generate(
+                    self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
+                    on_done=on_done, max_rows=session.max_size if session is not None else None,
+                    on_step=session.step if session is not None else None,
+                )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()
             raise EngineOutOfMemory(str(error)) from error
+        if peak.bytes is not None and session is not None:
+            session.report_memory(self.memory_cost(ran), peak.bytes)
         # Rows the caller left have no audio; the batcher discards their slots.
         empty = EngineAudio(np.zeros(0, dtype=np.float32), rate)
         return [audios.get(i, empty) for i in range(len(rows))]
@@ -296,11 +301,13 @@ def _one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\n", " ")).strip()
 
 
-def _admitter(session: BatchSession):
+def _admitter(session: BatchSession, ran: list[VoxWork]):
     """Continuous batching: compatible requests that arrived while a batch runs join it between
-    generation steps instead of waiting for the whole batch to finish."""
+    generation steps instead of waiting for the whole batch to finish (and are added to `ran`)."""
 
     def admit(room: int) -> list[RowRequest]:
-        return [work.request for work in session.admit(room)] if session.work_waiting() else []
+        joined = session.admit(room) if session.work_waiting() else []
+        ran.extend(joined)
+        return [work.request for work in joined]
 
     return admit
