@@ -209,3 +209,14 @@ def test_arrival_rate_counts_recent_arrivals():
     assert arrival_rate([], 10.0) == 0.0
     assert arrival_rate([9.0, 9.5, 10.0], 10.0) == pytest.approx(2.0)
     assert arrival_rate([0.0, 1.0, 9.0, 9.5, 10.0], 10.0, horizon_s=2.0) == pytest.approx(2.0)
+
+
+def test_places_are_kept_for_the_next_sentences_of_started_streams():
+    running = [stream(3.0), stream(3.0)]
+    # Two places free, one kept for a started stream's next sentence: one new request gets in...
+    assert admit(running, [Candidate("a", new_stream()), Candidate("b", new_stream())], 2, COSTS, reserved=1) == ["a"]
+    # ... a due sentence takes a free place before them, and the kept one stays kept.
+    due_first = [Candidate("next", stream(2.0), True), Candidate("a", new_stream())]
+    assert admit(running, due_first, 2, COSTS, reserved=1) == ["next"]
+    assert admit(running, due_first, 3, COSTS, reserved=1) == ["next", "a"]
+    assert admit(running, [Candidate("a", new_stream())], 1, COSTS, reserved=1) == []

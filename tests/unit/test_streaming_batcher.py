@@ -170,3 +170,38 @@ async def test_fair_share_lets_a_light_caller_overtake_a_queued_flood():
     waits = sorted(t.timings.queue_wait_s for t in flood)
     assert waits[-1] > waits[8] > 0
     assert light[0].timings.queue_wait_s < waits[-1] - 1.0
+
+
+def test_background_work_uses_only_spare_capacity():
+    # A running stream with little slack: a new interactive stream is held back, and background
+    # work, which alone would not endanger the stream, must not take the place it waits for.
+    from voxbatch_server.batching.admission import Scheduling
+    from voxbatch_server.batching.costmodel import CostModel
+    from voxbatch_server.batching.playback import RequestTrack, RowProgress
+    from voxbatch_server.batching.policy import Pending
+
+    clock = SimClock()
+    costs = CostModel()
+    for rows in (1, 2, 3):
+        for _ in range(3):
+            costs.observe_step("k", rows, 0.05 * rows)
+            costs.observe_prefill("k", rows, 0.01)
+            costs.observe_finish("k", rows, 0.0)
+        costs.observe_row("k", 30)
+        costs.observe_audio("k", AUDIO)
+    scheduling = Scheduling(BatchLimits(), costs, clock)
+    scheduling.stepwise = True
+
+    def item(seq, priority, stream):
+        track = RequestTrack(stream=stream, rows=[RowProgress()])
+        return Pending(payload=seq, key="k", priority=priority, seq=seq, enqueued_at=0.0, track=track)
+
+    running = item(0, 0, True)
+    running.track.emitted(0, 0.0, 0.40)  # 0.4 s of audio delivered at t=0
+    clock.t = 0.05  # slack 0.35 s: just above the 0.32 s margin
+    interactive, background = item(1, 0, True), item(2, 1, False)
+    assert scheduling.admit([running], 1, [interactive, background], 2) == []
+    # Later, with the stream far ahead, both fit: interactive first, then background.
+    running.track.emitted(0, 0.05, 5.0)
+    assert scheduling.admit([running], 2, [interactive, background], 2) == [interactive]
+    assert scheduling.admit([running], 2, [background], 2) == [background]

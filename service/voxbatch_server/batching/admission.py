@@ -85,8 +85,12 @@ class Scheduling:
 
     # -- decisions --------------------------------------------------------------------------
 
-    def admit(self, running: Sequence[Pending], steps: int, feasible: Sequence[Pending], room: int) -> list[Pending]:
-        """Which of `feasible` (compatible, within memory, in order) join the running batch now."""
+    def admit(
+        self, running: Sequence[Pending], steps: int, feasible: Sequence[Pending], room: int, waiting: Sequence[Pending] = ()
+    ) -> list[Pending]:
+        """Which of `feasible` (compatible, within memory, in order) join the running batch now.
+        `waiting` is the whole queue: a started stream whose next sentence waits keeps a place
+        for it, so new work cannot take the last places the stream will need to stay ahead."""
         if not self.streaming or not feasible:
             return list(feasible[:room])
         if self.stepwise:  # (an engine that admits without reporting steps leaves nothing to measure)
@@ -100,8 +104,13 @@ class Scheduling:
             Candidate(p, self.view(p, now), due=p.rank == 0) for p in feasible if p.priority == top
         ]
         views = self.running_views(running, steps, now)
-        costs = self.step_costs(running[0].key)
-        joined = scheduler.admit(views, candidates, room, costs)
+        key = running[0].key
+        costs = self.step_costs(key)
+        reserved = len({
+            id(p.track) for p in waiting
+            if p.key == key and p.rank != 0 and p.track is not None and p.track.stream and p.track.started
+        })
+        joined = scheduler.admit(views, candidates, room, costs, reserved)
         self.decisions["admitted"] += len(joined)
         if len(joined) < len(candidates) and len(joined) < room:
             self.decisions["held_back"] += 1

@@ -318,7 +318,7 @@ class Batcher(Execution):
             self._cost,
             self.limits.memory_budget_bytes - others,
         )
-        joined = self.scheduling.admit(running, session.steps, feasible, room)
+        joined = self.scheduling.admit(running, session.steps, feasible, room, self._queue)
         for item in joined:
             self._leave_queue(item, dispatched=True)
             item.joined_step = session.steps

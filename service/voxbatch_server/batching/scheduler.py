@@ -115,14 +115,18 @@ def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], cost
     return worst
 
 
-def admit(running: Sequence[RowView], candidates: Sequence[Candidate[T]], room: int, costs: StepCosts) -> list[T]:
+def admit(
+    running: Sequence[RowView], candidates: Sequence[Candidate[T]], room: int, costs: StepCosts, reserved: int = 0
+) -> list[T]:
     """The candidates (already in scheduling order) that may join now: in order, while the
     grown batch keeps every pressed row's slack; the first one refused stops the scan, so no
     later (less urgent) one overtakes it. A due candidate may spend the margins of others, never
-    make them stall. The first row of an empty batch is always taken: nothing can be protected."""
+    make them stall. `reserved` places are kept for the next sentences of started streams that
+    are not due yet: only due candidates may take them. The first row of an empty batch is
+    always taken: nothing can be protected."""
     joined: list[Candidate[T]] = []
     for candidate in candidates:
-        if len(joined) >= room:
+        if len(joined) >= room or (not candidate.due and len(joined) >= room - reserved):
             break
         views = [c.view for c in (*joined, candidate)]
         if running or joined:
