@@ -41,6 +41,25 @@ def test_chinese_by_default_then_english_and_a_voice_recorded_from_the_microphon
             shot(browser, "20-desktop-voices-zh", DESKTOP)
             shot(browser, "21-phone-voices-zh", PHONE)
 
+            # The Speak page in Chinese: Chinese text for an English voice is refused in Chinese words.
+            browser.get(ui.url + "/")
+            box = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "textarea"), "the Speak page")[0]
+            assert "合成" in body(browser) and "历史记录" in body(browser)
+            box.send_keys("你好，欢迎使用语音合成系统。")
+            browser.find_element(By.XPATH, "//button[.//span[normalize-space()='合成']]").click()
+            alert = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "[role=alert]"), "the refusal")[0]
+            wait_for(browser, lambda d: "这个声音无法朗读这段文本" in alert.text, "the refusal in Chinese")
+            assert "汉字" in alert.text and "英语" in alert.text and "tone" in alert.text
+            shot(browser, "24-desktop-speak-zh", DESKTOP)
+            shot(browser, "25-phone-speak-zh", PHONE)
+            browser.get(ui.url + "/server")
+            wait_for(browser, lambda d: "批处理" in body(d) and "tone-test" in body(d), "the Server page in Chinese")
+            wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "canvas"), "the charts")
+            shot(browser, "26-desktop-server-zh", DESKTOP)
+            shot(browser, "27-phone-server-zh", PHONE)
+            browser.get(ui.url + "/voices")
+            wait_for(browser, lambda d: "保存声音" in body(d), "back on the Voices page")
+
             browser.find_element(By.XPATH, "//button[.//span[normalize-space()='English']]").click()  # the switch
             wait_for(browser, lambda d: "Save a voice" in body(d), "the page in English after the switch")
             browser.get(ui.url + "/voices")  # the choice outlives the browser's language

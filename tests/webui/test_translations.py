@@ -8,7 +8,7 @@ import json
 import pytest
 
 from voxbatch_webui import i18n
-from voxbatch_webui.catalog import PACKAGE, placeholders, source_strings
+from voxbatch_webui.catalog import PACKAGE, placeholders, raw_strings, source_strings
 
 
 def test_every_string_in_the_source_has_a_chinese_translation_with_the_same_placeholders():
@@ -23,6 +23,10 @@ def test_every_string_in_the_source_has_a_chinese_translation_with_the_same_plac
     assert not stale, f"translations of strings no longer in the source: {sorted(stale)}"
 
 
+def test_no_string_a_person_reads_bypasses_translation():
+    assert raw_strings() == [], "wrap these in _() and translate them in locales/zh.json"
+
+
 @pytest.mark.parametrize("header, language", [
     ("zh-CN,zh;q=0.9,en;q=0.8", "zh"),
     ("en-US,en;q=0.9", "en"),
@@ -33,3 +37,20 @@ def test_every_string_in_the_source_has_a_chinese_translation_with_the_same_plac
 ])
 def test_the_browsers_first_language_we_speak_is_the_default(header, language):
     assert i18n.from_accept_language(header) == language
+
+
+def test_a_text_the_voice_cannot_read_is_explained_in_plain_words():
+    import grpc
+
+    from voxbatch import InvalidRequestError
+    from voxbatch_webui.backend import explain
+
+    refusal = ("the text is mostly in Han script (Chinese characters), which voice 'joe' cannot read: "
+               "it speaks en; no voice on this server reads it")
+    problem = explain(InvalidRequestError(grpc.StatusCode.INVALID_ARGUMENT, refusal), "localhost:50051")
+    assert problem.title == "This voice can't read this text"
+    assert problem.detail == ("The text is mostly in Chinese characters, and the voice joe speaks English. "
+                              "No voice on this server reads it.")
+    suggested = refusal.replace("no voice on this server reads it", "voices that can: mei, default")
+    assert explain(InvalidRequestError(grpc.StatusCode.INVALID_ARGUMENT, suggested), "x").detail.endswith(
+        "Choose a voice that can read it: mei, default.")

@@ -11,6 +11,8 @@ import soundfile as sf
 
 from voxbatch import Encoding
 
+from .i18n import N_, _
+
 EXTENSIONS = {
     Encoding.WAV: "wav",
     Encoding.FLAC: "flac",
@@ -30,7 +32,7 @@ LABELS = {
     Encoding.FLAC: "FLAC",
     Encoding.OGG_OPUS: "Ogg/Opus",
     Encoding.MP3: "MP3",
-    Encoding.PCM_S16LE: "Raw PCM (16-bit)",
+    Encoding.PCM_S16LE: N_("Raw PCM (16-bit)"),  # shown with _()
 }
 STREAMABLE = (Encoding.WAV, Encoding.PCM_S16LE, Encoding.OGG_OPUS, Encoding.MP3)
 # Sample rates a person can pick, besides the engine's native one. The contract says Ogg/Opus
@@ -76,8 +78,8 @@ def playable(data: bytes, encoding: Encoding, sample_rate: int) -> tuple[bytes, 
 def rate_choices(encoding: Encoding, native: int, minimum: int, maximum: int) -> dict[int, str]:
     """Sample rates to offer for an encoding: 0 (the engine's native rate) and the usual ones."""
     rates = OPUS_RATES if encoding is Encoding.OGG_OPUS else COMMON_RATES
-    choices = {0: f"Native ({native:,} Hz)" if encoding is not Encoding.OGG_OPUS or native in OPUS_RATES
-               else "Native (sent as 48,000 Hz)"}
+    choices = {0: _("Native ({rate} Hz)", rate=f"{native:,}") if encoding is not Encoding.OGG_OPUS or native in OPUS_RATES
+               else _("Native (sent as 48,000 Hz)")}
     for rate in rates:
         if (not minimum or rate >= minimum) and (not maximum or rate <= maximum):
             choices[rate] = f"{rate:,} Hz"

@@ -28,6 +28,8 @@ from voxbatch import (
     VoxbatchError,
 )
 
+from .i18n import N_, _, language_name, script_name
+
 log = logging.getLogger(__name__)
 
 CONTROL_TIMEOUT_S = 5.0  # server info and voices: a person is looking at a page
@@ -215,73 +217,95 @@ class Backend:
 
 
 _PLAIN_REFERENCE = (
-    (re.compile(r"could not be decoded"), "It is not an audio file the server can read. Upload a WAV, FLAC, Ogg or MP3 recording."),
-    (re.compile(r"decodes to no samples"), "The file holds no sound. Upload a recording of the voice."),
-    (re.compile(r"is ([\d.]+) s long; send at least ([\d.]+) s"), "The clip is only {0} s long; record at least {1} s of speech."),
-    (re.compile(r"is ([\d.]+) s long; the limit is ([\d.]+) s"), "The clip is {0} s long; the server accepts at most {1} s. Trim it."),
-    (re.compile(r"transcript is empty"), "Type what is said in the clip, word for word."),
-    (re.compile(r"is empty"), "The file is empty. Upload a recording of the voice."),
-    (re.compile(r"invalid samples"), "The recording contains invalid samples. Export it again as WAV and retry."),
+    (re.compile(r"could not be decoded"),
+     N_("It is not an audio file the server can read. Upload a WAV, FLAC, Ogg or MP3 recording.")),
+    (re.compile(r"decodes to no samples"), N_("The file holds no sound. Upload a recording of the voice.")),
+    (re.compile(r"is ([\d.]+) s long; send at least ([\d.]+) s"),
+     N_("The clip is only {0} s long; record at least {1} s of speech.")),
+    (re.compile(r"is ([\d.]+) s long; the limit is ([\d.]+) s"),
+     N_("The clip is {0} s long; the server accepts at most {1} s. Trim it.")),
+    (re.compile(r"transcript is empty"), N_("Type what is said in the clip, word for word.")),
+    (re.compile(r"is empty"), N_("The file is empty. Upload a recording of the voice.")),
+    (re.compile(r"invalid samples"), N_("The recording contains invalid samples. Export it again as WAV and retry.")),
 )
+_FOREIGN_SCRIPT = re.compile(r"mostly in (.+?) script.*?voice '(.+?)' cannot read: it speaks ([^;]*); (.*)")
 
 
 def explain(error: BaseException, target: str) -> Problem:
-    """What went wrong, for a person: never a stack trace, never a gRPC status name alone."""
+    """What went wrong, for a person: never a stack trace, never a gRPC status name alone. The
+    words are the UI's, in the person's language; the server's own explanations, quoted where no
+    better words exist, are English."""
     if isinstance(error, UnavailableError):
         if "shutting down" in error.details.lower():
-            return Problem("The speech server is shutting down",
-                           "It is not taking new work. Try again once it has restarted.", "unreachable")
-        return Problem("The speech server can't be reached",
-                       f"Nothing answered at {target}. It may still be starting, or it has stopped. "
-                       "Try again in a moment.", "unreachable")
+            return Problem(_("The speech server is shutting down"),
+                           _("It is not taking new work. Try again once it has restarted."), "unreachable")
+        return Problem(_("The speech server can't be reached"),
+                       _("Nothing answered at {target}. It may still be starting, or it has stopped. "
+                         "Try again in a moment.", target=target), "unreachable")
     if isinstance(error, InvalidRequestError):
-        details = error.details
-        if details.startswith("reference."):
-            for pattern, plain in _PLAIN_REFERENCE:
-                match = pattern.search(details)
-                if match:
-                    return Problem("The reference clip can't be used", plain.format(*match.groups()), "reference")
-            return Problem("The reference clip can't be used", _sentence(details), "reference")
-        match = re.search(r"text is (\d+) characters long; the limit is (\d+)", details)
-        if match:
-            return Problem("The text is too long",
-                           f"It has {int(match[1]):,} characters; the server accepts at most {int(match[2]):,}. "
-                           "Shorten it or split it into parts.", "invalid")
-        return Problem("The server can't use this request", _sentence(details), "invalid")
+        return _invalid(error.details)
     if isinstance(error, AuthenticationError):
-        return Problem("Your API key is not accepted",
-                       "The server does not accept the key you signed in with (it may have been revoked). "
-                       "Sign out and sign in with a valid key.", "auth")
+        return Problem(_("Your API key is not accepted"),
+                       _("The server does not accept the key you signed in with (it may have been revoked). "
+                         "Sign out and sign in with a valid key."), "auth")
     if isinstance(error, PermissionDeniedError):
-        return Problem("Your API key may not do this", _sentence(error.details), "denied")
+        return Problem(_("Your API key may not do this"), _sentence(error.details), "denied")
     if isinstance(error, OverloadedError) and "quota" in error.details.lower():
-        wait = f" Try again in {error.retry_after_s:.0f} s." if error.retry_after_s else ""
-        return Problem("Your API key's quota is used up", _sentence(error.details.split(";")[0]) + wait, "busy")
+        wait = " " + _("Try again in {seconds} s.", seconds=f"{error.retry_after_s:.0f}") if error.retry_after_s else ""
+        return Problem(_("Your API key's quota is used up"), _sentence(error.details.split(";")[0]) + wait, "busy")
     if isinstance(error, AlreadyExistsError):
-        return Problem("That name is taken", "A voice with this name exists already. Pick another name, or delete "
-                       "the other voice first.", "invalid")
+        return Problem(_("That name is taken"), _("A voice with this name exists already. Pick another name, or "
+                                                   "delete the other voice first."), "invalid")
     if isinstance(error, NotFoundError):
-        return Problem("The voice is gone", "Nobody has a voice by that name any more; it may have been deleted "
-                       "meanwhile.", "invalid")
+        return Problem(_("The voice is gone"), _("Nobody has a voice by that name any more; it may have been "
+                                                  "deleted meanwhile."), "invalid")
     if isinstance(error, FailedPreconditionError):
-        return Problem("The server can't do that", _sentence(error.details), "invalid")
+        return Problem(_("The server can't do that"), _sentence(error.details), "invalid")
     if isinstance(error, OverloadedError):
         if "queue" in error.details.lower():
-            return Problem("The server is busy", "Too many requests are waiting. Try again in a few seconds.", "busy")
-        return Problem("The request is too large for the server", _sentence(error.details), "busy")
+            return Problem(_("The server is busy"), _("Too many requests are waiting. Try again in a few seconds."),
+                           "busy")
+        return Problem(_("The request is too large for the server"), _sentence(error.details), "busy")
     if isinstance(error, DeadlineExceededError):
-        return Problem("The server took too long", "The request did not finish in time. Try a shorter text, "
-                       "or try again when the server is less busy.", "timeout")
+        return Problem(_("The server took too long"), _("The request did not finish in time. Try a shorter text, "
+                                                         "or try again when the server is less busy."), "timeout")
     if isinstance(error, VoxbatchError):
-        return Problem("The speech engine failed", "Something went wrong on the server while speaking this text. "
-                       "Try again, or change the text.", "failed")
+        return Problem(_("The speech engine failed"), _("Something went wrong on the server while speaking this "
+                                                         "text. Try again, or change the text."), "failed")
     log.error("unexpected error in the web UI: %r", error, exc_info=error)
-    return Problem("Something went wrong in the web UI", "The details are in the web UI's log. Try again.", "failed")
+    return Problem(_("Something went wrong in the web UI"), _("The details are in the web UI's log. Try again."),
+                   "failed")
+
+
+def _invalid(details: str) -> Problem:
+    if details.startswith("reference."):
+        for pattern, plain in _PLAIN_REFERENCE:
+            match = pattern.search(details)
+            if match:
+                return Problem(_("The reference clip can't be used"), _(plain).format(*match.groups()), "reference")
+        return Problem(_("The reference clip can't be used"), _sentence(details), "reference")
+    match = re.search(r"text is (\d+) characters long; the limit is (\d+)", details)
+    if match:
+        return Problem(_("The text is too long"),
+                       _("It has {count} characters; the server accepts at most {limit}. Shorten it or split it "
+                         "into parts.", count=f"{int(match[1]):,}", limit=f"{int(match[2]):,}"), "invalid")
+    match = _FOREIGN_SCRIPT.search(details)
+    if match:
+        script, voice, languages, rest = match.groups()
+        able = rest.partition("voices that can: ")[2].strip()
+        spoken = ", ".join(language_name(code.strip()) for code in languages.split(",") if code.strip())
+        values = dict(script=script_name(script), voice=voice, languages=spoken, voices=able)
+        detail = (_("The text is mostly in {script}, and the voice {voice} speaks {languages}. Choose a voice that "
+                    "can read it: {voices}.", **values) if able else
+                  _("The text is mostly in {script}, and the voice {voice} speaks {languages}. No voice on this "
+                    "server reads it.", **values))
+        return Problem(_("This voice can't read this text"), detail, "invalid")
+    return Problem(_("The server can't use this request"), _sentence(details), "invalid")
 
 
 def _sentence(details: str) -> str:
     text = details.strip()
     if not text:
-        return "No reason was given."
+        return _("No reason was given.")
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."

@@ -34,6 +34,44 @@ def source_strings() -> dict[str, str]:
     return found
 
 
+# Calls whose string arguments a person reads: ui elements, notifications, tooltips, texts set
+# later, page titles, and the Problems pages show.
+_SHOWN_FUNCTIONS = {"label", "button", "notify", "input", "textarea", "select", "checkbox", "switch", "badge",
+                    "tooltip", "upload", "page_title", "number", "markdown", "link", "chip", "toggle", "radio",
+                    "set_text", "set_content", "Problem", "section", "expansion", "tab"}
+_SHOWN_KEYWORDS = {"label", "placeholder", "text", "title", "hint", "caption", "suffix", "prefix"}
+_SKIP = {"i18n.py", "catalog.py", "settings.py", "main.py", "recorder.py", "live_player.py", "__main__.py"}
+
+
+def _readable(node: ast.AST) -> bool:
+    """A literal with words in it (not a number, an icon name or a CSS class)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        words = node.value.strip()
+        return any(c.isalpha() for c in words) and (" " in words or words[:1].isupper())
+    if isinstance(node, ast.JoinedStr):
+        return any(_readable(part) for part in node.values if isinstance(part, ast.Constant))
+    return False
+
+
+def raw_strings() -> list[str]:
+    """file:line of each string a person reads that does not go through `_` (the check that no
+    string ships in English only)."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name in _SKIP:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            arguments = [a for a in node.args] if name in _SHOWN_FUNCTIONS else []
+            arguments += [k.value for k in node.keywords if k.arg in _SHOWN_KEYWORDS]
+            for argument in arguments:
+                if _readable(argument):
+                    found.append(f"{path.relative_to(PACKAGE)}:{argument.lineno}: {ast.unparse(argument)[:70]}")
+    return found
+
+
 def placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 

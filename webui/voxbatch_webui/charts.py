@@ -1,10 +1,12 @@
 """ECharts options for the server page, from GetServerInfo's recent batches and requests.
-Pure functions: records in, options out."""
+Pure functions: records in, options out (names in the page's language)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from .i18n import _
 
 _BASE: dict[str, Any] = {
     "animation": False,
@@ -28,7 +30,7 @@ def batch_sizes(batches: Iterable[Any], now: float, window_s: float, max_batch_s
         "xAxis": _time_axis(now, window_s),
         "yAxis": {"type": "value", "minInterval": 1, "min": 0,
                   "max": max(max_batch_size, max((p[1] for p in points), default=1))},
-        "series": [{"name": "Batch size", "type": "bar", "data": points, "barMaxWidth": 8, "itemStyle": {"color": "#3949ab"}}],
+        "series": [{"name": _("Batch size"), "type": "bar", "data": points, "barMaxWidth": 8, "itemStyle": {"color": "#3949ab"}}],
     }
 
 
@@ -49,9 +51,9 @@ def latencies(requests: Iterable[Any], now: float, window_s: float) -> dict[str,
         "xAxis": _time_axis(now, window_s),
         "yAxis": {"type": "value", "min": 0, "axisLabel": {"formatter": "{value} s"}},
         "series": [
-            series("Total", [at(r, r.total_seconds) for r in recent], "#3949ab"),
-            series("First audio (streams)", [at(r, r.first_audio_seconds) for r in recent if r.streamed], "#00897b"),
-            series("Queue wait", [at(r, r.queue_wait_seconds) for r in recent], "#fb8c00"),
+            series(_("Total"), [at(r, r.total_seconds) for r in recent], "#3949ab"),
+            series(_("First audio (streams)"), [at(r, r.first_audio_seconds) for r in recent if r.streamed], "#00897b"),
+            series(_("Queue wait"), [at(r, r.queue_wait_seconds) for r in recent], "#fb8c00"),
         ],
     }
 
@@ -68,14 +70,14 @@ def step_costs(costs: Iterable[Any]) -> dict[str, Any]:
         **_BASE,
         "legend": {"top": 0, "itemGap": 12, "textStyle": {"fontSize": 11}},
         "tooltip": {"trigger": "item"},
-        "xAxis": {"type": "value", "name": "rows", "nameLocation": "middle", "nameGap": 24, "minInterval": 1, "min": 0,
+        "xAxis": {"type": "value", "name": _("rows"), "nameLocation": "middle", "nameGap": 24, "minInterval": 1, "min": 0,
                   "max": max((c.rows for c in points), default=8)},
         "yAxis": {"type": "value", "min": 0, "axisLabel": {"formatter": "{value} ms"}},
         "series": [
-            {"name": "Fitted line", "type": "line", "data": [[c.rows, round(c.seconds * 1000, 2)] for c in points],
+            {"name": _("Fitted line"), "type": "line", "data": [[c.rows, round(c.seconds * 1000, 2)] for c in points],
              "showSymbol": False, "lineStyle": {"width": 1, "type": "dashed"}, "itemStyle": {"color": "#9e9e9e"}},
-            {"name": "Measured", "type": "scatter", "data": data(True), "symbolSize": 9, "itemStyle": {"color": "#3949ab"}},
-            {"name": "Extrapolated", "type": "scatter", "data": data(False), "symbolSize": 9,
+            {"name": _("Measured"), "type": "scatter", "data": data(True), "symbolSize": 9, "itemStyle": {"color": "#3949ab"}},
+            {"name": _("Extrapolated"), "type": "scatter", "data": data(False), "symbolSize": 9,
              "itemStyle": {"color": "#ffffff", "borderColor": "#3949ab", "borderWidth": 1.5}},
         ],
     }

@@ -13,6 +13,7 @@ storage), else the first of their browser's languages (Accept-Language) that we 
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from functools import cache
@@ -55,18 +56,26 @@ def from_accept_language(header: str) -> str:
     return DEFAULT
 
 
+# The language last found for the code running now. Tasks a page handler starts (a stream being
+# consumed) copy it, so they speak the page's language though NiceGUI cannot name their client.
+_LANGUAGE: contextvars.ContextVar[str] = contextvars.ContextVar("voxbatch_webui_language", default=DEFAULT)
+
+
 def current() -> str:
     """The language of the page being built or handled (English outside any page)."""
     try:
         client = context.client
-    except RuntimeError:  # no page: a background task, start-up
-        return DEFAULT
+    except RuntimeError:  # no page: a task started by a page handler, or start-up
+        return _LANGUAGE.get()
     chosen = _stored_choice()
     if chosen in LANGUAGES:
-        return chosen
-    request = getattr(client, "request", None)
-    header = request.headers.get("accept-language", "") if request is not None else ""
-    return from_accept_language(header) if header else DEFAULT
+        language = chosen
+    else:
+        request = getattr(client, "request", None)
+        header = request.headers.get("accept-language", "") if request is not None else ""
+        language = from_accept_language(header) if header else DEFAULT
+    _LANGUAGE.set(language)
+    return language
 
 
 def choose(language: str) -> None:
@@ -94,6 +103,23 @@ def N_(text: str, /) -> str:
     return text
 
 
+# Names of the languages voices declare and of the scripts texts are written in, shown translated.
+LANGUAGE_NAMES = {"en": N_("English"), "zh": N_("Chinese"), "ja": N_("Japanese"), "ko": N_("Korean"),
+                  "fr": N_("French"), "de": N_("German"), "es": N_("Spanish"), "ru": N_("Russian")}
+SCRIPT_NAMES = {"Han": N_("Chinese characters"), "Latin": N_("Latin letters"), "Cyrillic": N_("Cyrillic letters"),
+                "Hiragana": N_("Japanese kana"), "Katakana": N_("Japanese kana"), "Hangul": N_("Korean Hangul"),
+                "Arabic": N_("Arabic script"), "Greek": N_("Greek letters"), "Hebrew": N_("Hebrew script")}
+
+
+def language_name(code: str) -> str:
+    return _(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
+
+
+def script_name(script: str) -> str:
+    return _(SCRIPT_NAMES[script]) if script in SCRIPT_NAMES else _("{script} script", script=script)
+
+
 def plural(count: int, one: str, many: str, /, **values: object) -> str:
     """English singular or plural, by count; Chinese has one form (the `many` entry)."""
-    return _(one if count == 1 else many, count=count, **values)
+    values.setdefault("count", count)  # callers may pass it formatted (1,024)
+    return _(one if count == 1 else many, **values)

@@ -18,7 +18,8 @@ _PAGE_LABELS = (N_("Speak"), N_("Voices"), N_("Server"))  # for the catalogue; s
 
 @contextmanager
 def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
-    ui.page_title(f"{page_title} · {site_title}")
+    """`page_title` in English (one of PAGES' labels); it is shown translated."""
+    ui.page_title(f"{_(page_title)} · {site_title}")
     ui.colors(primary="#3949ab", secondary="#00897b", accent="#8e24aa")
     ui.query("body").classes("bg-grey-1")
     with ui.header(elevated=True).classes("items-center justify-between no-wrap px-2 sm:px-6 py-1 bg-primary"):
@@ -36,7 +37,7 @@ def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
                     KEYRING.sign_out()
                     ui.navigate.to("/")
 
-                ui.button("Sign out", icon="logout", on_click=sign_out).props(
+                ui.button(_("Sign out"), icon="logout", on_click=sign_out).props(
                     "flat no-caps dense color=white padding='4px 10px'").mark("sign-out")
             language_switch()
     with ui.column().classes("w-full max-w-4xl mx-auto p-2 sm:p-6 gap-4"):
@@ -81,5 +82,5 @@ def problem_banner(problem: Problem, *, retrying: bool = False) -> ui.element:
             if retrying:
                 with ui.row().classes("items-center gap-2 text-caption"):
                     ui.spinner(size="xs")
-                    ui.label("Trying again automatically…")
+                    ui.label(_("Trying again automatically…"))
     return box

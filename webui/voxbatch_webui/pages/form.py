@@ -17,15 +17,25 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 
 from ..audio_files import LABELS, STREAMABLE, rate_choices
 from ..backend import Problem, ServerSnapshot
+from ..i18n import N_, _
 from ..store import AudioStore
 
 # What people call each parameter; the server's description is shown under it.
+# What the engines say about their parameters (GetServerInfo), so that it is shown translated.
+ENGINE_DESCRIPTIONS = (
+    N_("Classifier-free guidance: higher follows the text and prompt more closely."),
+    N_("Flow-matching solver steps per 160 ms patch; fewer is faster."),
+    N_("Scales the sampling noise; 0 is deterministic."),
+    N_("Random seed; unset picks one per request."),
+    N_("Speaking rate; 1.0 is the voice's natural pace."),
+    N_("Scales the voice's sampling noise; 0 is fully deterministic, 1 the voice's default."),
+)
 PARAMETER_LABELS = {
-    "speaking_rate": "Speaking rate",
-    "temperature": "Variation (temperature)",
-    "cfg_value": "Guidance (cfg)",
-    "inference_steps": "Quality steps",
-    "seed": "Seed",
+    "speaking_rate": N_("Speaking rate"),
+    "temperature": N_("Variation (temperature)"),
+    "cfg_value": N_("Guidance (cfg)"),
+    "inference_steps": N_("Quality steps"),
+    "seed": N_("Seed"),
 }
 _INTEGER_TYPES = {
     FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64,
@@ -52,12 +62,12 @@ class SoundSettings:
     def __init__(self, snapshot: ServerSnapshot) -> None:
         info = snapshot.info
         self._native, self._min, self._max = info.native_sample_rate_hz, info.min_sample_rate_hz, info.max_sample_rate_hz
-        formats = {int(e): LABELS[e] for e in snapshot.encodings}
+        formats = {int(e): _(LABELS[e]) for e in snapshot.encodings}
         with ui.grid().classes("w-full grid-cols-1 sm:grid-cols-2 gap-x-4 gap-y-1"):
             self.format = ui.select(formats, value=int(Encoding.WAV) if int(Encoding.WAV) in formats else next(iter(formats)),
-                                    label="Format", on_change=self._format_changed).mark("format")
-            self.rate = ui.select(self._rates(), value=0, label="Sample rate").mark("sample-rate")
-        self.stream = ui.switch("Start playing after the first sentence", value=True).mark("stream")
+                                    label=_("Format"), on_change=self._format_changed).mark("format")
+            self.rate = ui.select(self._rates(), value=0, label=_("Sample rate")).mark("sample-rate")
+        self.stream = ui.switch(_("Start playing after the first sentence"), value=True).mark("stream")
         self.stream_note = ui.label().classes("text-caption text-grey-7")
         self._format_changed()
 
@@ -82,8 +92,9 @@ class SoundSettings:
         streamable = self.encoding in STREAMABLE
         self.stream.set_enabled(streamable)
         self.stream_note.set_text(
-            "Audio starts after the first sentence; the whole file comes at the end."
-            if streamable else f"{LABELS[self.encoding]} can't be played while it is made; it comes at once when ready."
+            _("Audio starts after the first sentence; the whole file comes at the end.")
+            if streamable else _("{format} can't be played while it is made; it comes at once when ready.",
+                                 format=_(LABELS[self.encoding]))
         )
 
 
@@ -101,11 +112,11 @@ class ParameterControls:
         with ui.grid().classes("w-full grid-cols-1 sm:grid-cols-2 gap-x-6 gap-y-3"):
             for spec in self.specs:
                 integer = _FIELDS[spec.name].cpp_type in _INTEGER_TYPES
-                label = PARAMETER_LABELS.get(spec.name, spec.name.replace("_", " ").capitalize())
+                label = _(PARAMETER_LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()))
                 with ui.column().classes("w-full gap-0"):
                     if spec.name == "seed":
                         self._seed = ui.number(
-                            label=label, placeholder="random", min=spec.minimum, max=spec.maximum,
+                            label=label, placeholder=_("random"), min=spec.minimum, max=spec.maximum,
                             precision=0, format="%.0f",
                         ).classes("w-full").mark("param-seed")
                     else:
@@ -118,11 +129,12 @@ class ParameterControls:
                         ).props("label").mark(f"param-{spec.name}")
                         shown.bind_text_from(
                             slider, "value",
-                            lambda v, d=spec.default_value, i=integer: _shown(v, i) + (" (default)" if v == d else ""),
+                            lambda v, d=spec.default_value, i=integer, default=_("(default)"):
+                                _shown(v, i) + (" " + default if v == d else ""),
                         )
                         self._sliders[spec.name] = slider
                     if spec.description:
-                        ui.label(spec.description).classes("text-caption text-grey-7")
+                        ui.label(_(spec.description)).classes("text-caption text-grey-7")
 
     def values(self) -> dict[str, float | int]:
         """Only what differs from the engine's defaults; unset parameters take the defaults."""
@@ -160,15 +172,15 @@ class CloningSection:
         self.clip: bytes | None = None
         self.clip_name = ""
         ui.label(
-            "Upload a short, clean recording of the voice to copy (a few seconds of speech). Typing what it "
-            "says is optional: without the words the voice is copied from the sound alone; with them the speech "
-            "continues the recording."
+            _("Upload a short, clean recording of the voice to copy (a few seconds of speech). Typing what it "
+              "says is optional: without the words the voice is copied from the sound alone; with them the speech "
+              "continues the recording.")
             if transcript_optional else
-            "Upload a short, clean recording of the voice to copy (a few seconds of speech), "
-            "then type exactly what it says."
+            _("Upload a short, clean recording of the voice to copy (a few seconds of speech), "
+              "then type exactly what it says.")
         ).classes("text-body2 text-grey-8")
         self.upload = ui.upload(
-            label="Reference clip: tap + to choose a WAV, FLAC, Ogg or MP3 file", auto_upload=True, max_files=1,
+            label=_("Reference clip: tap + to choose a WAV, FLAC, Ogg or MP3 file"), auto_upload=True, max_files=1,
             max_file_size=max_bytes, on_upload=self._uploaded, on_rejected=self._rejected,
         ).props('accept="audio/*,.wav,.flac,.ogg,.opus,.mp3" flat bordered').classes("w-full").mark("reference-upload")
         self.refusal = ui.label().classes("text-caption text-negative").mark("reference-refused")
@@ -179,9 +191,10 @@ class CloningSection:
             self.warning = ui.label().classes("text-caption text-negative").mark("reference-warning")
             with ui.row().classes("w-full items-center no-wrap gap-2"):
                 self.player = ui.audio("").classes("w-full").mark("reference-audio")
-                ui.button(icon="delete", on_click=self.clear).props("flat round").tooltip("Remove the clip").mark("reference-remove")
+                ui.button(icon="delete", on_click=self.clear).props("flat round").tooltip(_("Remove the clip")).mark("reference-remove")
         self.transcript = ui.textarea(
-            label="What the clip says, word for word" + (" (optional)" if transcript_optional else ""),
+            label=_("What the clip says, word for word (optional)") if transcript_optional
+            else _("What the clip says, word for word"),
         ).props("outlined autogrow").classes("w-full").mark("reference-transcript")
         self._max_mb = max_bytes / (1 << 20)
 
@@ -198,23 +211,25 @@ class CloningSection:
         if self._max_seconds and seconds > self._max_seconds:
             # Refused now, not at Synthesize after the text is typed: the server would refuse it.
             self.clip, self.clip_name = None, ""
-            message = (f"{name} is {seconds:.1f} s long; the server takes clips of at most {self._max_seconds:.0f} s. "
-                       "Trim it to a few seconds of clear speech and try again.")
+            message = _("{name} is {seconds} s long; the server takes clips of at most {limit} s. "
+                        "Trim it to a few seconds of clear speech and try again.",
+                        name=name, seconds=f"{seconds:.1f}", limit=f"{self._max_seconds:.0f}")
             self.refusal.set_text(message)
             ui.notify(message, type="warning")
             self.upload.reset()
             return
         self.refusal.set_text("")
         self.player.set_source(AudioStore.url(self._store.put(data, media_type, name)))
-        self.summary.set_text(f"{name}: {description or f'{len(data):,} bytes'}")
+        self.summary.set_text(f"{name}: {description or _('{count} bytes', count=f'{len(data):,}')}")
         self.warning.set_text("" if description else
-                              "This does not look like a sound file the server can read; it will probably be refused.")
+                              _("This does not look like a sound file the server can read; it will probably be refused."))
         self.preview.set_visibility(True)
         self.upload.reset()
         self.upload.set_visibility(False)  # one clip at a time: remove it to choose another
 
     def _rejected(self) -> None:
-        ui.notify(f"That file can't be used: upload one audio file of at most {self._max_mb:.0f} MiB.", type="warning")
+        ui.notify(_("That file can't be used: upload one audio file of at most {size} MiB.", size=f"{self._max_mb:.0f}"),
+                  type="warning")
 
     def clear(self) -> None:
         self.clip, self.clip_name = None, ""
@@ -229,8 +244,8 @@ class CloningSection:
 
     def problem(self) -> Problem | None:
         if self.clip is not None and not self.transcript_optional and not (self.transcript.value or "").strip():
-            return Problem("The reference clip needs its words",
-                           "Type what is said in the clip, word for word, or remove the clip.", "reference")
+            return Problem(_("The reference clip needs its words"),
+                           _("Type what is said in the clip, word for word, or remove the clip."), "reference")
         return None
 
 

@@ -11,6 +11,7 @@ from nicegui.context import context
 from voxbatch import UnavailableError
 
 from ..context import WebUI
+from ..i18n import N_, _
 from ..layout import frame, section
 from ..session import KEYRING
 
@@ -21,11 +22,11 @@ async def needs_sign_in(webui: WebUI) -> bool:
 
 
 def sign_in_page(webui: WebUI, then: str) -> None:
-    with frame("Sign in", "", webui.settings.title):
-        with section("Sign in", "key"):
-            ui.label("This speech server requires an API key. Paste yours to continue; it is kept on the "
-                     "web UI's server for this browser session only, until you sign out.").classes("text-body2")
-            field = ui.input("API key", password=True).props('autocomplete="off" outlined').classes("w-full").mark("api-key")
+    with frame(N_("Sign in"), "", webui.settings.title):
+        with section(_("Sign in"), "key"):
+            ui.label(_("This speech server requires an API key. Paste yours to continue; it is kept on the "
+                       "web UI's server for this browser session only, until you sign out.")).classes("text-body2")
+            field = ui.input(_("API key"), password=True).props('autocomplete="off" outlined').classes("w-full").mark("api-key")
             message = ui.label("").classes("text-negative").mark("sign-in-error")
 
             async def submit() -> None:
@@ -35,22 +36,23 @@ def sign_in_page(webui: WebUI, then: str) -> None:
                 address = context.client.request.client.host if context.client.request and context.client.request.client else "?"
                 wait = KEYRING.wait_s(address)
                 if wait > 0:
-                    message.text = f"Too many failed attempts. Try again in {wait:.0f} s."
+                    message.text = _("Too many failed attempts. Try again in {seconds} s.", seconds=f"{wait:.0f}")
                     return
                 if not key:
-                    message.text = "Paste your API key first."
+                    message.text = _("Paste your API key first.")
                     return
                 try:
                     accepted = await webui.backend.accepts(key)
                 except UnavailableError:
-                    message.text = f"The speech server can't be reached at {webui.settings.server}. Try again in a moment."
+                    message.text = _("The speech server can't be reached at {server}. Try again in a moment.",
+                                     server=webui.settings.server)
                     return
                 if not accepted:
                     KEYRING.failed(address)
-                    message.text = "The server does not accept this key. Check it, or ask for a new one."
+                    message.text = _("The server does not accept this key. Check it, or ask for a new one.")
                     return
                 KEYRING.sign_in(key)
                 ui.navigate.to(then)
 
             field.on("keydown.enter", submit)
-            ui.button("Sign in", icon="login", on_click=submit).props("unelevated no-caps").mark("sign-in")
+            ui.button(_("Sign in"), icon="login", on_click=submit).props("unelevated no-caps").mark("sign-in")

@@ -15,6 +15,7 @@ from voxbatch import Audio, Chunk, Encoding, join_chunks
 from ..audio_files import EXTENSIONS, LABELS, MIME_TYPES, StreamDecoder, downloadable, pcm_to_wav
 from ..backend import Problem, ServerSnapshot, SynthesisOptions, explain
 from ..context import WebUI
+from ..i18n import _, plural
 from ..layout import frame, problem_banner, section
 from ..store import AudioStore, HistoryEntry
 from .form import CloningSection, ParameterControls, SoundSettings
@@ -40,7 +41,7 @@ class SynthesisPage:
         with self.status:
             with ui.row().classes("items-center gap-2 text-grey-8").mark("connecting"):
                 ui.spinner(size="sm")
-                ui.label(f"Connecting to the speech server at {webui.settings.server}…")
+                ui.label(_("Connecting to the speech server at {server}…", server=webui.settings.server))
         self.retry = ui.timer(webui.settings.refresh_s, self.load, immediate=True)
 
     # -- loading ---------------------------------------------------------------------------------
@@ -58,7 +59,7 @@ class SynthesisPage:
                 self.status.clear()
                 with self.status:
                     problem_banner(problem, retrying=True)
-                    ui.button("Try now", icon="refresh", on_click=self.try_now).props("flat no-caps").mark("try-now")
+                    ui.button(_("Try now"), icon="refresh", on_click=self.try_now).props("flat no-caps").mark("try-now")
             return
         if self.snapshot is not None:  # a click on "Try now" and the timer raced
             return
@@ -71,58 +72,58 @@ class SynthesisPage:
     async def try_now(self) -> None:
         await self.load()
         if self.snapshot is None:
-            ui.notify("Still no answer from the speech server.", type="warning")
+            ui.notify(_("Still no answer from the speech server."), type="warning")
 
     # -- the form --------------------------------------------------------------------------------
 
     def build(self, snapshot: ServerSnapshot) -> None:
         info = snapshot.info
         self.limit = info.max_text_chars
-        with section("Text", "notes"):
+        with section(_("Text"), "notes"):
             self.text = ui.textarea(
-                placeholder="Type or paste what should be spoken. Long texts play as soon as the first sentence is ready.",
+                placeholder=_("Type or paste what should be spoken. Long texts play as soon as the first sentence is ready."),
                 on_change=self.text_changed,
             ).props("outlined autogrow input-style='min-height: 7rem'").classes("w-full").mark("text")
             with ui.row().classes("w-full items-center justify-between gap-2"):
                 self.count = ui.label().classes("text-caption").mark("count")
                 self.count_problem = ui.label().classes("text-caption text-negative").mark("count-problem")
-        with section("Voice", "record_voice_over"):
-            voices = {v.name: f"{v.name} ({v.language_code})" + (f": {v.description}" if v.description else "")
+        with section(_("Voice"), "record_voice_over"):
+            voices = {v.name: f"{v.name} ({_languages_of(v)})" + (f": {v.description}" if v.description else "")
                       for v in snapshot.voices.voices}
             default = snapshot.voices.default_voice if snapshot.voices.default_voice in voices else next(iter(voices), None)
-            self.voice = ui.select(voices, value=default, label="Voice").classes("w-full").mark("voice")
+            self.voice = ui.select(voices, value=default, label=_("Voice")).classes("w-full").mark("voice")
             self.instructions = None
             if info.supports_instructions:
                 self.instructions = ui.textarea(
-                    label="Describe the voice (optional)",
-                    placeholder="For example: a warm, slow, elderly voice, slightly amused",
+                    label=_("Describe the voice (optional)"),
+                    placeholder=_("For example: a warm, slow, elderly voice, slightly amused"),
                 ).props("outlined autogrow").classes("w-full").mark("instructions")
                 ui.label(
-                    "Who speaks and how: age, tone, mood, pace. With a recording below, it steers the copied voice's style."
+                    _("Who speaks and how: age, tone, mood, pace. With a recording below, it steers the copied voice's style.")
                 ).classes("text-caption text-grey-7")
             self.cloning = None
             if info.supports_cloning:
-                with ui.expansion("Clone a voice from a recording", icon="mic").classes("w-full").mark("cloning"):
+                with ui.expansion(_("Clone a voice from a recording"), icon="mic").classes("w-full").mark("cloning"):
                     self.cloning = CloningSection(
                         self.webui.store, self.webui.settings.max_reference_mb << 20,
                         transcript_optional=info.supports_isolated_reference,
                         max_seconds=info.max_reference_seconds,
                     )
-        with section("Sound", "tune"):
+        with section(_("Sound"), "tune"):
             self.sound = SoundSettings(snapshot)
             if info.parameters:
                 ui.separator()
                 self.parameters = ParameterControls(snapshot)
-                ui.button("Back to defaults", icon="restart_alt", on_click=self.parameters.reset) \
+                ui.button(_("Back to defaults"), icon="restart_alt", on_click=self.parameters.reset) \
                     .props("flat no-caps").mark("reset-parameters")
             else:
                 self.parameters = None
         with ui.row().classes("w-full items-center gap-3"):
-            self.button = ui.button("Synthesize", icon="play_arrow").props("size=lg no-caps").mark("synthesize")
+            self.button = ui.button(_("Synthesize"), icon="play_arrow").props("size=lg no-caps").mark("synthesize")
             # Both handlers: the browser unlocks its audio output on the click itself (so the
             # stream may play), then the server runs the request.
             self.button.on("click", self.synthesize, js_handler="(e) => { window.voxbatchLive && voxbatchLive.unlock(); emit(e); }")
-            self.stop = ui.button("Stop", icon="stop", on_click=self.request_stop).props("flat no-caps").mark("stop")
+            self.stop = ui.button(_("Stop"), icon="stop", on_click=self.request_stop).props("flat no-caps").mark("stop")
             self.stop.set_visibility(False)
         self.progress_box = ui.column().classes("w-full gap-1")
         self.progress_box.set_visibility(False)
@@ -131,17 +132,18 @@ class SynthesisPage:
             self.progress = ui.linear_progress(value=0, show_value=False, size="10px").mark("progress")
         self.problem_box = ui.column().classes("w-full")
         self.result_box = ui.column().classes("w-full")
-        with section("History", "history"):
+        with section(_("History"), "history"):
             self.history = HistoryView(self.webui.history, self.session)
         self.text_changed()
 
     def text_changed(self) -> None:
         n = len(self.text.value or "")
-        self.count.set_text(f"{n:,} / {self.limit:,} characters")
+        self.count.set_text(_("{count} / {limit} characters", count=f"{n:,}", limit=f"{self.limit:,}"))
         over = n - self.limit
         self.count.classes(replace="text-caption " + ("text-negative font-medium" if over > 0 else "text-grey-7"))
         self.count_problem.set_text(
-            f"Too long by {over:,} character{'s' if over != 1 else ''}: shorten the text or split it into parts."
+            plural(over, "Too long by {count} character: shorten the text or split it into parts.",
+                   "Too long by {count} characters: shorten the text or split it into parts.", count=f"{over:,}")
             if over > 0 else ""
         )
         self._update_button()
@@ -192,7 +194,7 @@ class SynthesisPage:
             self._update_button()
 
     async def run_unary(self, options: SynthesisOptions) -> None:
-        self.progress_label.set_text("Making the audio…")
+        self.progress_label.set_text(_("Making the audio…"))
         self.progress.props("indeterminate")
         audio = await self.webui.backend.synthesize(options)
         self.progress.props(remove="indeterminate")
@@ -202,7 +204,7 @@ class SynthesisPage:
         """Play each sentence as it arrives (in the browser's live player), keep the whole file."""
         client = self.button.client
         client.run_javascript("window.voxbatchLive && voxbatchLive.stop()")
-        self.progress_label.set_text("Making the first sentence…")
+        self.progress_label.set_text(_("Making the first sentence…"))
         self.progress.set_value(0)
         self.stop.set_visibility(True)
         started = time.perf_counter()
@@ -224,8 +226,9 @@ class SynthesisPage:
                         client.run_javascript(f"window.voxbatchLive && voxbatchLive.enqueue({json.dumps(url)})")
                     done, total = chunk.sentence_index + 1, max(1, chunk.sentence_count)
                     self.progress.set_value(done / total)
-                    self.progress_label.set_text(f"Sentence {done} of {total} ready, playing while the rest is made"
-                                                 if done < total else f"All {total} sentences ready")
+                    self.progress_label.set_text(
+                        _("Sentence {done} of {total} ready, playing while the rest is made", done=done, total=total)
+                        if done < total else _("All {total} sentences ready", total=total))
 
         self._stream_task = asyncio.create_task(consume())
         try:
@@ -234,7 +237,7 @@ class SynthesisPage:
             if not self.stop_requested:
                 raise
             client.run_javascript("window.voxbatchLive && voxbatchLive.stop()")
-            ui.notify("Stopped.")
+            ui.notify(_("Stopped."))
             return
         finally:
             self._stream_task = None
@@ -256,9 +259,9 @@ class SynthesisPage:
             play_key = store.put(pcm_to_wav(file_data, audio.sample_rate), "audio/wav", filename + ".wav")
         else:
             download_key = play_key = store.put(file_data, MIME_TYPES[audio.encoding], filename)
-        voice = options.voice + (" (cloned)" if options.reference is not None else "")
+        voice = options.voice + (" " + _("(cloned)") if options.reference is not None else "")
         entry = HistoryEntry(
-            text=options.text, voice=voice, format_label=LABELS[audio.encoding], duration_s=audio.duration_seconds,
+            text=options.text, voice=voice, format_label=_(LABELS[audio.encoding]), duration_s=audio.duration_seconds,
             play_key=play_key, download_key=download_key, filename=filename, figures=figures, streamed=streamed,
         )
         self.webui.history.add(self.session, entry)
@@ -278,3 +281,10 @@ def _filename(options: SynthesisOptions, rate: int) -> str:
     stem = "-".join(words).lower()[:40] or "speech"
     suffix = f"-{rate}hz" if options.encoding is Encoding.PCM_S16LE else ""
     return f"{stem}{suffix}.{EXTENSIONS[options.encoding]}"
+
+
+def _languages_of(voice) -> str:
+    """en-US for a voice of one language; "zh, en" for one that speaks several."""
+    if voice.language_code and voice.language_code != "multilingual":
+        return voice.language_code
+    return ", ".join(voice.languages) or voice.language_code

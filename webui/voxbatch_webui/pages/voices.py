@@ -13,25 +13,18 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 
 from ..backend import Problem, ServerSnapshot, explain
 from ..context import WebUI
-from ..i18n import N_, _
+from ..i18n import _, language_name
 from ..layout import frame, problem_banner, section
 from ..recorder import MAX_SECONDS, RECORDING_ROUTE
 from ..store import AudioStore
 from .form import CloningSection
 
 NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
-# Names of the languages voices declare, translated where they are shown.
-LANGUAGE_NAMES = {"en": N_("English"), "zh": N_("Chinese"), "ja": N_("Japanese"), "ko": N_("Korean"),
-                  "fr": N_("French"), "de": N_("German"), "es": N_("Spanish"), "ru": N_("Russian")}
 
 
 def voices_page(webui: WebUI) -> None:
-    with frame(_("Voices"), "/voices", webui.settings.title):
+    with frame("Voices", "/voices", webui.settings.title):
         VoicesPage(webui)
-
-
-def language_name(code: str) -> str:
-    return _(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
 
 
 class VoicesPage:
