@@ -71,7 +71,10 @@ def current() -> str:
     if chosen in LANGUAGES:
         language = chosen
     else:
-        request = getattr(client, "request", None)
+        try:
+            request = client.request
+        except RuntimeError:  # a client outside any request (NiceGUI's auto-index outside a page)
+            return _LANGUAGE.get()
         header = request.headers.get("accept-language", "") if request is not None else ""
         language = from_accept_language(header) if header else DEFAULT
     _LANGUAGE.set(language)
