@@ -30,3 +30,16 @@ def test_a_request_by_voice_name_encodes_nothing_and_matches_the_clip(server, ti
     assert not by_name.timings.prompt_encoded and by_name.timings.prompt_encode_seconds == 0
     assert by_clip.timings.prompt_encoded and by_clip.timings.prompt_encode_seconds > 0
     assert by_name.data == by_clip.data
+
+
+def test_a_voxcpm2_voice_saved_from_a_clip_alone_clones_in_isolation_by_name(tiny_v2_engine, tmp_path):
+    clip = Reference(wav_bytes(prompt_audio()[::2], 22050), "")  # no transcript: isolated cloning (VoxCPM2)
+    options = dict(seed=6, inference_steps=2, encoding=Encoding.PCM_S16LE)
+    with ServerThread(tiny_v2_engine, cache_mb=0, voices_dir=tmp_path) as server, Client(server.target) as client:
+        voice = client.create_voice("from-sound-alone", clip)
+        assert voice.transcript == "" and list(voice.languages) == []  # VoxCPM2's languages are not checked
+        tiny_v2_engine._prompts.clear()
+        by_name = client.synthesize("Hi there.", voice="from-sound-alone", **options)
+        by_clip = client.synthesize("Hi there.", reference=clip, **options)
+    assert not by_name.timings.prompt_encoded and by_clip.timings.prompt_encoded
+    assert by_name.data == by_clip.data
