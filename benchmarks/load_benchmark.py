@@ -35,8 +35,13 @@ from benchmarks.servers import ServeProcess, describe_machine, load_average  # n
 
 RESULTS = Path(__file__).parent / "results"
 # "greedy" and "streaming" use the default window (50 ms, adaptive) and max batch (8).
-MODES = {"off": {"max_batch_size": 1}, "greedy": {"scheduler": "greedy"}, "streaming": {"scheduler": "streaming"}}
-MODE_LABELS = {"off": "batching off (max batch 1)", "greedy": "greedy continuous batching", "streaming": "streaming-aware"}
+# Batching off is one item at a time in queue order (no scheduler's ordering either).
+MODES = {
+    "off": {"max_batch_size": 1, "scheduler": "greedy"},
+    "greedy": {"scheduler": "greedy"},
+    "streaming": {"scheduler": "streaming"},
+}
+MODE_LABELS = {"off": "batching off (max batch 1, queue order)", "greedy": "greedy continuous batching", "streaming": "streaming-aware"}
 # 4 or 5 tokens each for the test tokenizer, so 34 or 40 patches (5.4 or 6.3 s of audio).
 VOXCPM_TEXTS = ("Hello there.", "I am fine, thank you.", "The quick brown fox.", "How are you today?",
                 "The quick dog.", "Read aloud, too!")

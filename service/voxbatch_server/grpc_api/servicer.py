@@ -22,11 +22,6 @@ from . import convert, status
 from .identity import caller_identity
 
 
-def _from(context: grpc.aio.ServicerContext, request):
-    """The domain request, labelled with who sent it."""
-    return dataclasses.replace(request, caller=caller_identity(context))
-
-
 def _deadline(context: grpc.aio.ServicerContext) -> float | None:
     now = time.monotonic()  # read first: the deadline may come out a hair early, never late
     remaining = context.time_remaining()
@@ -41,17 +36,21 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         self._voices = synthesizer.voices
         self.metrics = metrics  # status.py records every call's outcome here
 
+    def _from(self, context: grpc.aio.ServicerContext, request):
+        """The domain request, labelled with who sent it (fair share and the per-caller cap)."""
+        return dataclasses.replace(request, caller=caller_identity(context, self._settings.trust_forwarded_for))
+
     @status.unary
     async def Synthesize(self, request: pb.SynthesizeRequest, context) -> pb.SynthesizeResponse:
         with request_context(request.request_id or "-"):
-            result = await self._synth.synthesize(_from(context, convert.synthesis_request(request)), _deadline(context))
+            result = await self._synth.synthesize(self._from(context, convert.synthesis_request(request)), _deadline(context))
         charge_audio(result.duration_s)  # the caller's daily audio quota
         return convert.synthesize_response(result)
 
     @status.server_stream
     async def StreamSynthesize(self, request: pb.StreamSynthesizeRequest, context):
         with request_context(request.request_id or "-"):
-            async for piece in self._synth.stream(_from(context, convert.synthesis_request(request)), _deadline(context)):
+            async for piece in self._synth.stream(self._from(context, convert.synthesis_request(request)), _deadline(context)):
                 charge_audio(piece.duration_s)
                 yield convert.stream_response(piece)
 
@@ -96,6 +95,6 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     @status.unary
     async def CreateSpeech(self, request: pb.CreateSpeechRequest, context) -> httpbody_pb2.HttpBody:
         voices = {v.name for v in await self._voices.list()}
-        result = await self._synth.synthesize(_from(context, convert.speech_request(request, voices)), _deadline(context))
+        result = await self._synth.synthesize(self._from(context, convert.speech_request(request, voices)), _deadline(context))
         charge_audio(result.duration_s)
         return convert.http_body(result)
