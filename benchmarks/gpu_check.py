@@ -62,7 +62,7 @@ class Plan:
             # compiled path in tests/engines/voxcpm/test_compiled_step.py instead.
             return cls("cpu", "tiny", [1, 2], 2, 3.0, 1, compile_on_cpu,
                        {"environment": 30, "checkpoint": 60, "cuda-tests": 120, "throughput": 180, "load": 120})
-        return cls("cuda", "1.5", [1, 2, 4, 8, 16, 32, 64], 32, 30.0, None, True,
+        return cls("cuda", "1.5", [1, 2, 4, 8, 16, 32, 64], 32, 20.0, None, True,
                    {"environment": 30, "checkpoint": 120, "cuda-tests": 150, "throughput": 240, "load": 180})
 
 

@@ -102,13 +102,7 @@ class BucketedForward:
         bucket = self.bucket(rows)
         if bucket is None or not self.static(*args):
             return self.eager(*args)
-        if self.rows_per_item == 2 and bucket != rows:
-            # Both guidance branches are stacked [positive; negative]: pad each half, so that the
-            # halves stay aligned for any bucket.
-            half, half_bucket = rows // 2, bucket // 2
-            args = tuple(torch.cat([_pad_rows(a[:half], half_bucket), _pad_rows(a[half:], half_bucket)]) for a in args)
-            out = self._run(args)
-            return torch.cat([out[:half], out[half_bucket : half_bucket + half]])
+        # Rows are independent, so the padding rows can simply follow the real ones.
         out = self._run(tuple(_pad_rows(a, bucket) for a in args))
         return out[:rows].clone()
 
