@@ -124,7 +124,9 @@ def test_a_streamed_wav_file_gets_its_length_fields_filled_in(server, tmp_path):
     data_size, = struct.unpack("<I", data[data.index(b"data") + 4 : data.index(b"data") + 8])
     assert riff_size == len(data) - 8 and data_size == len(data) - data.index(b"data") - 8
     assert sf.info(str(out)).frames == data_size // 2
-    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # not the temporary file's private mode
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # a new file's usual mode, not the temporary file's 0600
 
 
 # -- serve: start-up problems ---------------------------------------------------------------------
