@@ -74,13 +74,14 @@ def test_prefill_row_length_and_audio_per_step_are_learned():
     assert [p.rows for p in curve] == [1, 2, 3] and all(p.samples == 0 for p in curve)
 
 
-def test_finishing_cost_and_the_row_counts_measured_enough_to_trust():
+def test_finishing_cost_and_the_largest_row_count_measured():
     model = CostModel()
     assert model.measured_rows("k") == 0
     assert model.finish_s("k", 1) == pytest.approx(4 * model.step_s("k", 1))  # prior: four steps
     for _ in range(3):
         model.observe_step("k", 1, 0.02)
         model.observe_finish("k", 1, 0.25)  # a finished row's final decode: a dozen steps' worth
-    model.observe_step("k", 4, 0.05)  # one sample at 4 rows is not yet trusted
     assert model.measured_rows("k") == 1
+    model.observe_step("k", 3, 0.05)
+    assert model.measured_rows("k") == 3
     assert model.finish_s("k", 1) == pytest.approx(0.25)

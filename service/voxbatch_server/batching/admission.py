@@ -47,7 +47,11 @@ class Scheduling:
             audio = self.costs.audio_per_step(key)
             needed = track.needed_at(item.row, row_steps * audio)
             if needed is not None:
-                return RowView(needed - now, remaining, audio, required_s=self.limits.margin_s)
+                # A stream keeps the margin once it has it; one still building it (just started)
+                # may dip by half a step's audio, never stall: new requests then start sooner.
+                slack = needed - now
+                required = min(self.limits.margin_s, max(slack - audio / 2, 0.0))
+                return RowView(slack, remaining, audio, required_s=required)
             first_open = next((i for i, r in enumerate(track.rows) if not r.done), 0)
             return RowView(None, remaining, audio, fresh=item.row == first_open)
         if item.deadline is not None:

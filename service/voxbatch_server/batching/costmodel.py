@@ -42,8 +42,8 @@ class Curve:
     def count(self) -> int:
         return sum(len(s) for s in self._samples.values())
 
-    def trusted_rows(self) -> int:
-        return max((n for n, s in self._samples.items() if len(s) >= TRUSTED), default=0)
+    def largest_rows(self) -> int:
+        return max(self._samples, default=0)
 
     def samples_at(self, rows: int) -> int:
         return len(self._samples.get(rows, ()))
@@ -150,12 +150,12 @@ class CostModel:
             return curve.predict(rows) if curve is not None else None
 
     def measured_rows(self, key: Hashable) -> int:
-        """The largest row count whose step cost was measured often enough to trust (0: none).
-        Beyond it the cost is extrapolated, so the scheduler grows a batch one row past it at a
-        time: a wrong guess then costs one row's worth, not a batch's."""
+        """The largest row count whose step cost was measured (0: none). Beyond it the cost is
+        extrapolated, so the scheduler grows a batch one row past it at a time: a wrong guess
+        then costs one row's worth, not a batch's."""
         with self._lock:
             curve = self._steps.get(key)
-            return 0 if curve is None else curve.trusted_rows()
+            return 0 if curve is None else curve.largest_rows()
 
     def samples(self, key: Hashable) -> int:
         with self._lock:
