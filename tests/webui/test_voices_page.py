@@ -16,7 +16,9 @@ from .helpers import one, see, texts, tone_wav
 
 @pytest.fixture(scope="module")
 def cloning_server(tmp_path_factory):
-    with ServerThread(ToneEngine(cloning=True), voices_dir=tmp_path_factory.mktemp("ui-voices")) as server:
+    engine = ToneEngine(cloning=True)
+    with ServerThread(engine, voices_dir=tmp_path_factory.mktemp("ui-voices"), cache_mb=0) as server:
+        server.tone_engine = engine
         yield server
 
 
@@ -79,3 +81,15 @@ async def test_the_language_switch_shows_the_page_in_chinese(user):
     await see(user, "保存声音")
     user.find(marker="language-switch").click()
     await see(user, "Save a voice")
+
+
+async def test_the_normalize_switch_decides_whether_numbers_are_spelt_out(user, cloning_server):
+    await user.open("/")
+    await see(user, marker="normalize")
+    assert one(user, "normalize").value is False  # the engine's default (normalize_default), as Piper's
+    user.find(marker="text").type("It costs $5 at 10:30 AM.")
+    one(user, "normalize").set_value(True)
+    user.find(marker="synthesize").click()
+    await see(user, marker="result-audio")
+    spoken = [text for batch in cloning_server.tone_engine.batches for text in batch]
+    assert "It costs five dollars at ten thirty AM." in spoken

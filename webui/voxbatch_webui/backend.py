@@ -62,6 +62,7 @@ class SynthesisOptions:
     parameters: dict[str, float | int] = field(default_factory=dict)
     reference: Reference | None = None
     instructions: str = ""  # "Describe the voice", for engines that follow instructions
+    normalize: bool | None = None  # spell out numbers, dates, units...; None: the engine's default
 
     def sdk_options(self) -> dict[str, Any]:
         options: dict[str, Any] = dict(voice=self.voice, encoding=self.encoding, sample_rate=self.sample_rate)
@@ -70,6 +71,8 @@ class SynthesisOptions:
             options["reference"] = self.reference
         if self.instructions:
             options["instructions"] = self.instructions
+        if self.normalize is not None:
+            options["normalize"] = self.normalize
         return options
 
 

@@ -87,6 +87,9 @@ class SynthesisPage:
             with ui.row().classes("w-full items-center justify-between gap-2"):
                 self.count = ui.label().classes("text-caption").mark("count")
                 self.count_problem = ui.label().classes("text-caption text-negative").mark("count-problem")
+            self.normalize = ui.switch(_("Read numbers, dates, times and units as words"), value=info.normalize_default) \
+                .mark("normalize").tooltip(_("Spells out $5, 10:30 or 3 km before the voice reads the text "
+                                             "(English and Chinese)."))
         with section(_("Voice"), "record_voice_over"):
             voices = {v.name: f"{v.name} ({_languages_of(v)})" + (f": {v.description}" if v.description else "")
                       for v in snapshot.voices.voices}
@@ -156,6 +159,7 @@ class SynthesisPage:
         return SynthesisOptions(
             text=self.text.value,
             voice=self.voice.value or "",
+            normalize=bool(self.normalize.value),
             encoding=self.sound.encoding,
             sample_rate=self.sound.sample_rate,
             parameters=self.parameters.values() if self.parameters else {},
