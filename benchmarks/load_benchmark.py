@@ -59,7 +59,9 @@ class Engine:
     parameters: dict | None = None  # sent with every request
 
 
-def voxcpm_engine(folder: Path, duration_s: float, threads: int) -> Engine:
+def voxcpm_engine(folder: Path, duration_s: float, threads: int, steps: int = 10) -> Engine:
+    """`steps`: inference steps per patch; more make each generation step dearer, so that fewer
+    rows fit in real time (where greedy batching falls behind playback)."""
     from voxbatch_server.engines.voxcpm.random_checkpoint import TINY, scaled, write_checkpoint
 
     write_checkpoint(folder, scaled(TINY, **VOXCPM_SHAPE))
@@ -68,10 +70,10 @@ def voxcpm_engine(folder: Path, duration_s: float, threads: int) -> Engine:
     return Engine(
         "voxcpm", {"engine": "voxcpm", "model_dir": folder, "device": "cpu"}, VOXCPM_TEXTS, duration_s, threads,
         f"VoxCPM, random weights scaled from the tiny test model ({shape}; {params:.1f} M parameters), float32, "
-        f"{threads} torch thread(s), 10 inference steps; the stop head never fires, so each text runs to its "
+        f"{threads} torch thread(s), {steps} inference steps; the stop head never fires, so each text runs to its "
         "length cap (5.4 or 6.3 s of audio for these short texts); retry_badcase off, since every "
         "try of a random model runs on and a trained one stops",
-        parameters={"retry_badcase": False},
+        parameters={"retry_badcase": False, **({"inference_steps": steps} if steps != 10 else {})},
     )
 
 
@@ -230,6 +232,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per Piper configuration")
     parser.add_argument("--voxcpm-duration", type=float, default=12.0, help="seconds of load per VoxCPM configuration")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the VoxCPM server")
+    parser.add_argument("--voxcpm-steps", type=int, default=10,
+                        help="VoxCPM inference steps per patch (30 makes a step dear enough that 8 rows fall behind)")
     parser.add_argument("--open-rate-factor", type=float, default=1.5,
                         help="open-loop rate, as a multiple of batching off's throughput at 1 client")
     parser.add_argument("--open-duration-factor", type=float, default=2.0,
@@ -250,7 +254,7 @@ def main() -> None:
                                 "request its audio when its rows are done). Each text has two sentences (about 3 s "
                                 "of audio).")
             else:
-                engine = voxcpm_engine(Path(tmp) / "voxcpm-mid", args.voxcpm_duration, args.threads)
+                engine = voxcpm_engine(Path(tmp) / "voxcpm-mid", args.voxcpm_duration, args.threads, args.voxcpm_steps)
             engines[name] = engine
             results[name] = run_engine(engine, args.modes, args.concurrency, args.open_rate_factor, args.open_duration_factor)
     minutes = (time.time() - started) / 60
