@@ -118,8 +118,9 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
 def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
     free = engine.device_free_memory()
     budget = int(free * settings.gpu_memory_fraction) if free is not None else settings.memory_budget_mb << 20
+    useful = engine.useful_batch_size
     return BatchLimits(
-        max_batch_size=settings.max_batch_size,
+        max_batch_size=min(settings.max_batch_size, useful) if useful else settings.max_batch_size,
         window_s=settings.batch_window_ms / 1000,
         memory_budget_bytes=budget,
         workers=settings.workers,
@@ -161,6 +162,10 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
 
         engine = await asyncio.to_thread(create_engine, settings)
     limits = batch_limits(settings, engine)
+    if limits.max_batch_size < settings.max_batch_size:
+        log.info("engine %s computes a batch's items one after another here, so batches hold %d item(s) "
+                 "(not --max-batch-size %d): batching gains nothing and callers interleave by fair share",
+                 engine.info.name, limits.max_batch_size, settings.max_batch_size)
     batcher = Batcher(engine, limits, max_queue_size=settings.max_queue_size)
     cache = make_cache(settings)
     voices = VoiceLibrary(engine, make_voice_store(settings), settings)

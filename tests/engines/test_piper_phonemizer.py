@@ -30,17 +30,29 @@ def test_the_child_has_its_own_process_group_so_group_signals_miss_it(phonemizer
 
 
 def kill_during_the_call(monkeypatch, times: int, how=signal.SIGTERM):
-    """Kill the child while it reads a text, as a group signal did, `times` times."""
-    read = piper_phonemizer._read_line
+    """Kill the child while it reads a text, as a group signal did, `times` times.
+
+    The child is stopped before the text is sent, so it cannot answer before the signal lands
+    (a short text is read in well under a millisecond): the kill always comes mid-text."""
+    ask, read = IsolatedPhonemizer._ask, piper_phonemizer._read_line
     left = [times]
+
+    def stopped_first(self, text):
+        if left[0] > 0:
+            if self._child is None or self._child.poll() is not None:
+                self._start()
+            os.kill(self._child.pid, signal.SIGSTOP)
+        return ask(self, text)
 
     def killed(child, timeout_s):
         if left[0] > 0:
             left[0] -= 1
             os.kill(child.pid, how)
+            os.kill(child.pid, signal.SIGCONT)  # the pending signal lands before it reads on
             child.wait(5)
         return read(child, timeout_s)
 
+    monkeypatch.setattr(IsolatedPhonemizer, "_ask", stopped_first)
     monkeypatch.setattr(piper_phonemizer, "_read_line", killed)
 
 

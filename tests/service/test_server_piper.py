@@ -47,14 +47,35 @@ def test_every_encoding_comes_back_decodable(piper_server, encoding):
     assert np.abs(samples).max() > 0.05
 
 
-def test_concurrent_clients_share_batches(piper_engine):
+def _eight_concurrent_sizes(engine) -> tuple[list[int], int]:
     texts = [f"Client number {i} is asking for speech right now." for i in range(8)]
-    with ServerThread(piper_engine, cache_mb=0) as server, Client(server.target) as client:
+    with ServerThread(engine, cache_mb=0) as server, Client(server.target) as client:
         with concurrent.futures.ThreadPoolExecutor(8) as pool:
             results = list(pool.map(lambda t: client.synthesize(t), texts))
-    sizes = [r.timings.batch_size for r in results]
+        limit = client.server_info().batching.max_batch_size
     assert all(r.duration_seconds > 1 for r in results)
+    return [r.timings.batch_size for r in results], limit
+
+
+def test_concurrent_clients_share_padded_batches():
+    from voxbatch_server.engines.piper_engine import PiperEngine
+
+    engine = PiperEngine(batch_mode="padded")
+    try:
+        sizes, limit = _eight_concurrent_sizes(engine)
+    finally:
+        engine.close()
     assert max(sizes) > 1, sizes
+    assert limit == 8
+
+
+def test_rows_in_turn_run_one_item_per_batch_so_callers_interleave(piper_engine):
+    # Computing rows in turn, a batch costs the sum of its items: batches of one lose nothing and
+    # let the fair-share queue choose the next caller after every item.
+    assert piper_engine.batch_mode == "rows"
+    sizes, limit = _eight_concurrent_sizes(piper_engine)
+    assert sizes == [1] * 8
+    assert limit == 1
 
 
 TEXT = "The first sentence is short. The second one is a little longer than the first! Is the third a question?"
@@ -105,14 +126,14 @@ def test_voices_and_server_info_describe_the_engine(piper_server):
     assert voices.default_voice == "joe" and [v.name for v in voices.voices] == ["joe"]
     assert (info.engine, info.model, info.native_sample_rate_hz) == ("piper", "en_US-joe-medium", 22050)
     assert {p.name for p in info.parameters} == {"speaking_rate", "temperature"}
-    assert info.batching.window_ms == 50 and info.batching.max_batch_size == 8
+    assert info.batching.window_ms == 50 and info.batching.max_batch_size == 1  # rows in turn on a CPU
     assert info.max_text_chars == 5000 and info.queue_depth == 0
     assert info.recent_batches and all(b.size >= 1 and b.compute_seconds > 0 for b in info.recent_batches)
     assert info.recent_requests and info.recent_requests[-1].total_seconds > 0
     b = info.batching
     assert (b.scheduler, b.stream_margin_ms, b.window_mode, b.max_queued_per_caller) == ("streaming", 320, "adaptive", 64)
     # The scheduler's fitted cost of a step (for Piper, a batch) against rows, measured at least once.
-    assert [c.rows for c in info.step_costs] == list(range(1, 9))
+    assert [c.rows for c in info.step_costs] == [1]  # up to the max batch size
     assert all(c.seconds > 0 for c in info.step_costs) and sum(c.samples for c in info.step_costs) >= 1
     assert info.recent_steps and all(s.rows >= 1 and s.seconds > 0 for s in info.recent_steps)
 

@@ -65,6 +65,15 @@ class Engine(ABC):
         """Who can read this engine's encoded prompts: the engine and its model."""
         return f"{self.info.name}/{self.info.model}"
 
+    @property
+    def useful_batch_size(self) -> int | None:
+        """The most work items that gain anything from sharing a batch, or None for no limit.
+
+        An engine that computes a batch's items one after another gains nothing from batching;
+        a large batch of one caller's items would only make another caller's item wait behind
+        all of them, where batches of one let the fair-share queue interleave callers."""
+        return None
+
     def device_free_memory(self) -> int | None:
         """Free bytes on the engine's accelerator, or None on a CPU (the budget is then configured)."""
         return None

@@ -101,6 +101,12 @@ class PiperEngine(Engine):
             return FIXED_BYTES + max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
         return FIXED_BYTES + len(rows) * max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
 
+    @property
+    def useful_batch_size(self) -> int | None:
+        # Rows in turn: a batch costs the sum of its items, so one item per batch loses nothing
+        # and lets the queue's fair share pick the next caller after every item.
+        return 1 if self.batch_mode == "rows" else None
+
     def run_batch(self, batch: Sequence[PiperWork], session: BatchSession | None = None) -> list[EngineAudio]:
         scales = np.asarray(batch[0].scales, dtype=np.float32)
         if self.batch_mode == "padded":
