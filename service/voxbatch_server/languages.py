@@ -39,6 +39,9 @@ SCRIPTS_OF_LANGUAGE: dict[str, frozenset[str]] = {
         "ta": ("Tamil",),
         "te": ("Telugu",),
         "th": ("Thai",),
+        "my": ("Myanmar",),
+        "km": ("Khmer",),
+        "lo": ("Lao",),
         "ka": ("Georgian",),
         "hy": ("Armenian",),
     }.items()

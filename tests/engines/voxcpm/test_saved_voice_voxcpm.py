@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support.server import ServerThread
-from voxbatch import Client, Encoding, Reference
+from voxbatch import Client, Encoding, InvalidRequestError, Reference
 
 from .test_server_voxcpm import wav_bytes
 from .conftest import prompt_audio
@@ -37,7 +37,10 @@ def test_a_voxcpm2_voice_saved_from_a_clip_alone_clones_in_isolation_by_name(tin
     options = dict(seed=6, inference_steps=2, encoding=Encoding.PCM_S16LE)
     with ServerThread(tiny_v2_engine, cache_mb=0, voices_dir=tmp_path) as server, Client(server.target) as client:
         voice = client.create_voice("from-sound-alone", clip)
-        assert voice.transcript == "" and list(voice.languages) == []  # VoxCPM2's languages are not checked
+        assert voice.transcript == "" and len(voice.languages) == 30 and {"ja", "km", "sw"} <= set(voice.languages)
+        with pytest.raises(InvalidRequestError, match="Georgian"):  # not one of VoxCPM2's 30 languages
+            client.synthesize("გამარჯობა, როგორ ხარ დღეს?", voice="from-sound-alone", **options)
+        assert client.synthesize("こんにちは、元気ですか。", voice="from-sound-alone", **options).duration_seconds > 0
         tiny_v2_engine._prompts.clear()
         by_name = client.synthesize("Hi there.", voice="from-sound-alone", **options)
         by_clip = client.synthesize("Hi there.", reference=clip, **options)

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 VOICE = "default"
 LANGUAGES = ("zh", "en")  # what VoxCPM 1 and 1.5 were trained to speak
+# VoxCPM2's 30 languages, as its model card lists them (Chinese covers its nine dialects).
+LANGUAGES_V2 = (
+    "zh", "en", "ar", "my", "da", "nl", "fi", "fr", "de", "el", "he", "hi", "id", "it", "ja",
+    "km", "ko", "lo", "ms", "no", "pl", "pt", "ru", "es", "sw", "sv", "tl", "th", "tr", "vi",
+)
 # Generation stops at this many patches per target-text token (plus 10): upstream's runaway
 # guard. A row that reaches it is reported as length_capped.
 PATCHES_PER_TOKEN = 6
@@ -78,7 +83,7 @@ class VoxCPMEngine(Engine):
             name="voxcpm",
             model=Path(model_dir).resolve().name,
             native_sample_rate=rate,
-            voices=(Voice(VOICE, "multilingual", about, rate, () if v2 else LANGUAGES),),
+            voices=(Voice(VOICE, "multilingual", about, rate, LANGUAGES_V2 if v2 else LANGUAGES),),
             default_voice=VOICE,
             parameters=(
                 ParameterSpec("cfg_value", 0.0, 10.0, 2.0, "Classifier-free guidance: higher follows the text and prompt more closely."),
