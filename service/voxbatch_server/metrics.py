@@ -25,7 +25,7 @@ from .batching.stats import BatchReport
 from .cache import Cache, CacheStats
 from .domain import EngineInfo
 from .gpu_metrics import GpuCollector, GpuMonitor
-from .synthesis import RequestRecord
+from .results import RequestRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections import Counter, deque
@@ -26,75 +25,15 @@ from .cache import Cache, cache_key
 from .domain import EngineAudio, ReferenceClip, SpeechTask, SynthesisRequest, VoicePrompt, deadline_passed
 from .engines import Engine
 from .errors import InvalidInput
-from .languages import can_read, foreign_script
 from .normalize import TextNormalizer
+from .request_checks import check_params, check_script, check_voice_design
+from .results import RequestRecord, RequestTimings, StreamPiece, SynthesisResult
 from .logs import request_context
 from .settings import Settings
 from .text import Sentence, clean_text, group_sentences, split_sentences
 from .voices import VoiceLibrary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RequestTimings:
-    queue_wait_s: float = 0.0
-    batch_size: int = 0
-    compute_s: float = 0.0
-    total_s: float = 0.0
-    cache_hit: bool = False
-    batch_ids: tuple[int, ...] = ()  # the batches the request's sentences ran in
-    # Streams, as their listener hears them (playback starts at the first chunk): how often a
-    # chunk came after the audio before it had played, for how long in all, and the audio still
-    # buffered when the last chunk went out.
-    stalls: int = 0
-    stalled_s: float = 0.0
-    final_slack_s: float = 0.0
-    prompt_encoded: bool = False  # the engine encoded reference audio for this request
-    prompt_encode_s: float = 0.0
-
-
-@dataclass
-class SynthesisResult:
-    audio: bytes
-    encoding: object
-    sample_rate: int
-    duration_s: float
-    request_id: str
-    timings: RequestTimings
-    length_capped: bool
-    badcase_retries: int = 0
-
-
-@dataclass
-class StreamPiece:
-    audio: bytes
-    sequence: int
-    sentence: Sentence
-    sentence_count: int
-    audio_offset_s: float
-    duration_s: float
-    final: bool
-    encoding: object
-    sample_rate: int
-    request_id: str
-    timings: RequestTimings
-    length_capped: bool
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    """A finished request, for the server page's latency chart and the metrics."""
-
-    end_time: float
-    total_s: float
-    queue_wait_s: float
-    streamed: bool
-    first_audio_s: float
-    request_id: str = ""
-    stalls: int = 0  # streams: times the listener's playback ran dry
-    final_slack_s: float = 0.0  # streams: audio still buffered at the last chunk
-    badcase_retries: int = 0  # sentences generated again (retry_badcase)
 
 
 @dataclass
@@ -260,10 +199,10 @@ class Synthesizer:
             if voice_info is None:
                 names = ", ".join(v.name for v in info.voices)
                 raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
-        await self._check_script(text, voice_info)
-        self._check_params(request)
+        await check_script(text, voice_info, self._all_voices)
+        check_params(self.engine.info.name, self._specs, request)
         rate = output_rate(request.encoding, request.sample_rate_hz, info.native_sample_rate)
-        self._check_voice_design(request)
+        check_voice_design(self.engine.info, request)
         reference = None
         encode_s = None
         if request.reference is not None:
@@ -302,33 +241,8 @@ class Synthesizer:
         ]
         return _Plan(request, request_id, sentences, tasks, rate, started, len(split), encode_s)
 
-    async def _check_script(self, text: str, voice) -> None:
-        """Refuse text mostly in a script the voice cannot read, naming voices that can."""
-        problem = foreign_script(text, voice.spoken_languages)
-        if problem is None:
-            return
-        voices = await self.voices.list() if self.voices is not None else list(self.engine.info.voices)
-        able = [v.name for v in voices if can_read(v.spoken_languages, problem.script)]
-        suggestion = f"; voices that can: {', '.join(able[:5])}" if able else "; no voice on this server reads it"
-        raise InvalidInput(
-            f"the text is mostly in {problem.described}, which voice {voice.name!r} cannot read: "
-            f"it speaks {', '.join(voice.spoken_languages)}{suggestion}"
-        )
-
-    def _check_voice_design(self, request: SynthesisRequest) -> None:
-        """Instructions and a prompt next to an isolated reference are refused, saying what to do
-        instead, by engines that cannot use them (before any clip is decoded)."""
-        info = self.engine.info
-        if request.instructions.strip() and not info.supports_instructions:
-            raise InvalidInput(
-                f"the {info.name} engine ({info.model}) cannot follow instructions; leave instructions empty "
-                "or serve a VoxCPM2 model"
-            )
-        if request.prompt is not None and not info.supports_isolated_reference:
-            raise InvalidInput(
-                f"the {info.name} engine ({info.model}) takes no prompt besides the reference; send the clip "
-                "to continue from as reference, with its transcript"
-            )
+    async def _all_voices(self) -> list:
+        return await self.voices.list() if self.voices is not None else list(self.engine.info.voices)
 
     async def _voice_design(self, request: SynthesisRequest, reference):
         """The request's instructions (one line) and its decoded continuation prompt."""
@@ -348,17 +262,6 @@ class Synthesizer:
             decode_reference, request.prompt, self.settings.max_reference_seconds, field="prompt"
         )
         return instructions, prompt
-
-    def _check_params(self, request: SynthesisRequest) -> None:
-        for name, value in request.params.given().items():
-            spec = self._specs.get(name)
-            if spec is None:
-                supported = ", ".join(self._specs) or "none"
-                raise InvalidInput(
-                    f"the {self.engine.info.name} engine does not use {name}; parameters it supports: {supported}"
-                )
-            if not math.isfinite(value) or not spec.minimum <= value <= spec.maximum:
-                raise InvalidInput(f"{name} must be between {_number(spec.minimum)} and {_number(spec.maximum)}, not {value}")
 
     async def _start(self, plan: _Plan, deadline: float | None, admission: Admission) -> list[_Job]:
         info = self.engine.info
@@ -449,11 +352,6 @@ def _log_fields(plan: _Plan, jobs: Sequence[_Job], timings: RequestTimings) -> d
         "total_s": round(timings.total_s, 4),
         "cache_hit": timings.cache_hit,
     }
-
-
-def _number(value: float) -> str:
-    """4294967295 rather than 4.29497e+09; 0.25 as it is."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _log_left(plan: _Plan, done: int, total: int, deadline: float | None) -> None:
