@@ -44,6 +44,13 @@ def frame(page_title: str, current: str, site_title: str) -> Iterator[None]:
         yield
 
 
+def connecting(server: str) -> None:
+    """What a page shows until the server first answers (its loader keeps retrying)."""
+    with ui.row().classes("items-center gap-2 text-grey-8").mark("connecting"):
+        ui.spinner(size="sm")
+        ui.label(_("Connecting to the speech server at {server}…", server=server))
+
+
 def language_switch() -> None:
     """A button naming the other language (English / 中文): the choice is kept for the person and
     the page reloads in it."""

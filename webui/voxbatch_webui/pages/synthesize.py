@@ -16,7 +16,7 @@ from ..audio_files import EXTENSIONS, LABELS, MIME_TYPES, StreamDecoder, downloa
 from ..backend import Problem, ServerSnapshot, SynthesisOptions, explain
 from ..context import WebUI
 from ..i18n import _, plural
-from ..layout import frame, problem_banner, section
+from ..layout import connecting, frame, problem_banner, section
 from ..store import AudioStore, HistoryEntry
 from .form import CloningSection, ParameterControls, SoundSettings
 from .results import HistoryView, figures_of, figures_of_stream, show_result
@@ -39,9 +39,7 @@ class SynthesisPage:
         self.status = ui.column().classes("w-full")
         self.form = ui.column().classes("w-full gap-4")
         with self.status:
-            with ui.row().classes("items-center gap-2 text-grey-8").mark("connecting"):
-                ui.spinner(size="sm")
-                ui.label(_("Connecting to the speech server at {server}…", server=webui.settings.server))
+            connecting(webui.settings.server)
         self.retry = ui.timer(webui.settings.refresh_s, self.load, immediate=True)
 
     # -- loading ---------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from voxbatch.tts.v1 import tts_pb2 as pb
 from ..backend import Problem, ServerSnapshot, explain
 from ..context import WebUI
 from ..i18n import _, language_name
-from ..layout import frame, problem_banner, section
+from ..layout import connecting, frame, problem_banner, section
 from ..recorder import MAX_SECONDS, RECORDING_ROUTE
 from ..store import AudioStore
 from .form import CloningSection
@@ -36,9 +36,7 @@ class VoicesPage:
         self.creator = ui.column().classes("w-full")
         self.listing = ui.column().classes("w-full gap-4")
         with self.status:
-            with ui.row().classes("items-center gap-2 text-grey-8").mark("connecting"):
-                ui.spinner(size="sm")
-                ui.label(_("Connecting to the speech server at {server}…", server=webui.settings.server))
+            connecting(webui.settings.server)
         self.retry = ui.timer(webui.settings.refresh_s, self.load, immediate=True)
 
     async def load(self) -> None:
