@@ -1,8 +1,8 @@
 """The batcher's scheduling state: it turns queued and running items into the views the pure
 policy (scheduler.py) decides on, with the cost model's predictions and the batcher's clock.
 
-Runs on the event loop (ranking, admission, new batches); `may_wait` is read from the engine's
-worker thread and only reads.
+Runs on the event loop (ranking, admission, new batches); `rows_that_may_wait` is read from
+the engine's worker thread and only reads.
 """
 
 from __future__ import annotations
@@ -160,8 +160,10 @@ class Scheduling:
 
         return window
 
-    def may_wait(self, running: Sequence[Pending], steps: int, index: int) -> bool:
+    def rows_that_may_wait(self, items: Sequence[Pending], steps: int) -> frozenset[int]:
+        """Read from the engine's worker thread once per step; only reads."""
         if not self.streaming:
-            return False
-        views = self.running_views(running, steps, self.clock())
-        return scheduler.may_wait(views, self.limits.margin_s)[index]
+            return frozenset()
+        live = [i for i, p in enumerate(items) if not p.state.completed and not p.state.cancelled]
+        views = self.running_views([items[i] for i in live], steps, self.clock())
+        return frozenset(i for i, wait in zip(live, scheduler.may_wait(views, self.limits.margin_s)) if wait)

@@ -38,7 +38,7 @@ class BatchSession:
     row whose caller went away, and `admit` between steps to pull compatible waiting work into
     the running batch. The payload list grows by what `admit` returns, and results must cover it.
     It reports every step with `step` (what the scheduler's cost model learns from), and may ask
-    `may_wait` whether a row far ahead of its listener could sit out a step.
+    `rows_that_may_wait` which rows far ahead of their listeners could sit out the next step.
     """
 
     def __init__(self, batcher: Batcher, items: list[Pending], batch_id: int, cost: int) -> None:
@@ -109,11 +109,11 @@ class BatchSession:
         self._batcher.call_in_loop(self._batcher._row_finished, item)
         self._batcher.call_in_loop(resolve, ticket.future, result)
 
-    def may_wait(self, index: int) -> bool:
-        """Whether row `index` could sit out the next step so that rows behind their listeners
-        catch up (it is far ahead of its own, or has no listener, while another stream is short
-        of the margin). Only for engines that can pause a row cheaply; the others run every row."""
-        return self._batcher.scheduling.may_wait(self.items, self.steps, index)
+    def rows_that_may_wait(self) -> frozenset[int]:
+        """Indices (into `items`) of the rows that could sit out the next step so that rows behind
+        their listeners catch up: asked once per step, by engines that can pause a row cheaply
+        (the others run every row). A paused row keeps its place and state and loses nothing."""
+        return self._batcher.scheduling.rows_that_may_wait(self.items, self.steps)
 
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
