@@ -48,6 +48,7 @@ class BatchSession:
         self.cost = cost
         self.started_at = batcher.clock()
         self.steps = 0  # steps the engine reported
+        self.paused_row_steps = 0  # rows that sat a step out, summed over the steps
         self.memory_measured: tuple[int, int] | None = None  # (estimated, measured) peak bytes, if reported
 
     @property
@@ -63,10 +64,14 @@ class BatchSession:
         """A cheap, lock-free hint that `admit` may find something."""
         return bool(self._batcher._queue)
 
-    def step(self, rows: int, seconds: float, joined: int = 0, joined_s: float = 0.0, left: int = 0, left_s: float = 0.0) -> None:
+    def step(
+        self, rows: int, seconds: float, joined: int = 0, joined_s: float = 0.0, left: int = 0, left_s: float = 0.0,
+        paused: int = 0,
+    ) -> None:
         """One generation step ran `rows` rows in `seconds`; before it, the prefill of `joined`
         rows that joined took `joined_s`, and finishing the `left` rows that ended in it (final
-        decoding, say) took `left_s`: both stall the rows still streaming, apart from the step."""
+        decoding, say) took `left_s`: both stall the rows still streaming, apart from the step.
+        `paused` rows sat the step out (see rows_that_may_wait) and are not among `rows`."""
         key = self.items[0].key
         costs = self._batcher.costs
         self._batcher.scheduling.stepwise = True
@@ -77,6 +82,7 @@ class BatchSession:
         if left:
             costs.observe_finish(key, left, left_s)
         self.steps += 1
+        self.paused_row_steps += paused
 
     def report_memory(self, estimated_bytes: int, measured_bytes: int) -> None:
         """The engine's estimate of this batch's peak (every row that ran in it) and the peak the

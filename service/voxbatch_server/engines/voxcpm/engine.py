@@ -70,7 +70,8 @@ class VoxCPMEngine(Engine):
         self._prompts: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self._prompt_lock = threading.Lock()
         self._memory = MemoryModel(
-            self.model.config, torch.finfo(self.model.dtype).bits // 8, fused_attention=device.startswith("cuda")
+            self.model.config, torch.finfo(self.model.dtype).bits // 8, fused_attention=device.startswith("cuda"),
+            max_rows=compile_max_rows,
         )
         rate = net.audio_vae.output_rate
         v2 = net.is_v2
@@ -208,6 +209,7 @@ class VoxCPMEngine(Engine):
                     self._net, [w.request for w in batch], on_piece=on_piece, cancelled=cancelled, admit=admit,
                     on_done=on_done, max_rows=session.max_size if session is not None else None,
                     on_step=session.step if session is not None else None,
+                    may_wait=session.rows_that_may_wait if session is not None else None,
                 )
         except torch.cuda.OutOfMemoryError as error:
             torch.cuda.empty_cache()

@@ -1,4 +1,4 @@
-"""Batched generation: left-padded prefill, per-row decoding, rows leaving as they finish.
+"""Batched generation: rows in slots, per-row decoding, rows joining, pausing and leaving.
 
 One `generate` call runs a whole batch. Every row keeps its own seed (own generator), cfg
 value, temperature, stop decision and length cap, so a row's audio does not depend on which
@@ -10,13 +10,14 @@ to step: streamed pieces join into exactly the audio of a unary request.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 
-from .minicpm import KVCache
-from .model import REF_END_TOKEN, REF_START_TOKEN, VoxCPMNetwork
+from .model import VoxCPMNetwork
+from .running import RunningBatch
+from .step import eager_step
 
 MIN_PATCHES = 2  # no stop before this step
 
@@ -80,115 +81,6 @@ class _Row:
                     peak_rows=self.peak_rows, retried=self.retried + 1)
 
 
-@dataclass
-class _State:
-    """The running batch: its rows and what the next step needs, one entry per active row."""
-
-    rows: list[_Row]
-    lm_cache: KVCache
-    res_cache: KVCache
-    lm_hidden: torch.Tensor  # (B, H)
-    res_hidden: torch.Tensor  # (B, H)
-    condition: torch.Tensor  # (B, P, D): the previous patch
-    carries: list[torch.Tensor]  # the VAE decoder's causal state, (B, C, k) each
-
-    def keep(self, index: list[int]) -> None:
-        rows = torch.tensor(index, device=self.lm_hidden.device, dtype=torch.long)
-        self.lm_cache.select(rows)
-        self.res_cache.select(rows)
-        self.lm_hidden, self.res_hidden, self.condition = self.lm_hidden[rows], self.res_hidden[rows], self.condition[rows]
-        self.carries = [c[rows] for c in self.carries]
-        self.rows = [self.rows[i] for i in index]
-
-    def join(self, other: _State) -> None:
-        self.lm_cache = KVCache.join(self.lm_cache, other.lm_cache)
-        self.res_cache = KVCache.join(self.res_cache, other.res_cache)
-        self.lm_hidden = torch.cat([self.lm_hidden, other.lm_hidden])
-        self.res_hidden = torch.cat([self.res_hidden, other.res_hidden])
-        self.condition = torch.cat([self.condition, other.condition])
-        self.carries = [torch.cat([a, b]) for a, b in zip(self.carries, other.carries)]
-        self.rows += other.rows
-
-
-def _layout(request: RowRequest) -> tuple[list[int], list[torch.Tensor | None]]:
-    """The row's input sequence: token ids, and the audio patch (or None) at each position.
-    [103, reference, 104]? + text + 101 + prompt?, as the official code builds it."""
-    ids: list[int] = []
-    audio: list[torch.Tensor | None] = []
-    if request.reference_feats is not None:
-        ids += [REF_START_TOKEN] + [0] * request.reference_feats.shape[0] + [REF_END_TOKEN]
-        audio += [None, *request.reference_feats, None]
-    ids += request.tokens
-    audio += [None] * len(request.tokens)
-    if request.prompt_feats is not None:
-        ids += [0] * request.prompt_feats.shape[0]
-        audio += list(request.prompt_feats)
-    return ids, audio
-
-
-def _prefill(net: VoxCPMNetwork, rows: list[_Row]) -> _State:
-    """Run the prompt of every row through both LMs, left-padded to a common width."""
-    param = next(net.base_lm.parameters())
-    device, dtype = param.device, param.dtype
-    patch, dim = net.config.patch_size, net.config.feat_dim
-    requests = [r.request for r in rows]
-    layouts = [_layout(r) for r in requests]
-    width = max(len(ids) for ids, _ in layouts)
-    pad = torch.tensor([width - len(ids) for ids, _ in layouts], device=device)
-    ids = torch.zeros(len(rows), width, dtype=torch.long, device=device)
-    feats = torch.zeros(len(rows), width, patch, dim, dtype=dtype, device=device)
-    is_text = torch.zeros(len(rows), width, dtype=torch.bool, device=device)
-    is_audio = torch.zeros_like(is_text)
-    for i, (row_ids, row_audio) in enumerate(layouts):
-        start = width - len(row_ids)
-        ids[i, start:] = torch.tensor(row_ids, dtype=torch.long, device=device)
-        for j, patch_feats in enumerate(row_audio):
-            if patch_feats is None:
-                is_text[i, start + j] = True
-            else:
-                feats[i, start + j] = patch_feats.to(device=device, dtype=dtype)
-                is_audio[i, start + j] = True
-
-    embeds = net.base_lm.embed_tokens(ids) * net.embed_scale
-    feat_embeds = torch.zeros_like(embeds)
-    if bool(is_audio.any()):
-        feat_embeds[is_audio] = net.encode_patches(feats[is_audio].unsqueeze(0))[0]
-    embeds = torch.where(is_audio.unsqueeze(-1), feat_embeds, torch.where(is_text.unsqueeze(-1), embeds, 0))
-    capacity = width + max(r.max_patches for r in requests) + 1
-    enc, lm_cache = net.base_lm.prefill(embeds, pad, capacity)
-    enc = torch.where(is_audio.unsqueeze(-1), net.fsq_layer(enc), torch.where(is_text.unsqueeze(-1), enc, 0))
-    res, res_cache = net.residual_lm.prefill(
-        net.residual_input(enc, torch.where(is_audio.unsqueeze(-1), feat_embeds, 0)), pad, capacity
-    )
-    carries = _prime_decoder(net, requests, device)
-    return _State(list(rows), lm_cache, res_cache, enc[:, -1], res[:, -1], feats[:, -1], carries)
-
-
-def _prime_decoder(net: VoxCPMNetwork, requests: Sequence[RowRequest], device) -> list[torch.Tensor]:
-    """Decoder state of new rows. A continuation decodes its last prompt patches first (their
-    audio is dropped), as the official code decodes them in front of the generated patches."""
-    decoder = net.audio_vae.decoder
-    carries = decoder.carries(len(requests), device)
-    by_context: dict[int, list[int]] = {}
-    for i, request in enumerate(requests):
-        if request.prompt_feats is not None:
-            by_context.setdefault(min(net.stream_context, request.prompt_feats.shape[0]), []).append(i)
-    for context, members in by_context.items():
-        if context == 0:
-            continue
-        z = torch.stack([_latents(requests[i].prompt_feats[-context:]) for i in members]).to(device)
-        index = torch.tensor(members, device=device)
-        _audio, primed = decoder.step(z, [c[index] for c in carries])
-        for c, p in zip(carries, primed):
-            c[index] = p
-    return carries
-
-
-def _latents(patches: torch.Tensor) -> torch.Tensor:
-    """(T, P, D) patches -> (D, T * P) float32 latents for the VAE."""
-    return patches.reshape(-1, patches.shape[-1]).T.float()
-
-
 @torch.inference_mode()
 def generate(
     net: VoxCPMNetwork,
@@ -199,7 +91,8 @@ def generate(
     admit: Callable[[int], Sequence[RowRequest]] | None = None,
     on_done: Callable[[int, RowResult, int], None] | None = None,
     max_rows: int | None = None,
-    on_step: Callable[[int, float, int, float, int, float], None] | None = None,
+    on_step: Callable[..., None] | None = None,
+    may_wait: Callable[[], Collection[int]] | None = None,
 ) -> list[RowResult | None]:
     """Generate every row and return one result per row, in order.
 
@@ -208,24 +101,26 @@ def generate(
     return up to n more requests (continuous batching): they are prefilled, join the running
     batch, and get the next indices; the batch never exceeds `max_rows`. Rows are decoded as
     they finish and handed to `on_done(i, result, peak_rows)` at once, so a short row does
-    not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s, left, left_s)`
-    reports each step's rows and time, the prefill time of the rows that joined before it, and
-    the decoding time of the rows that finished in it (both apart from the step's own time).
-    A bad case (see RowRequest.badcase_patches) leaves the batch like a finished row and
-    rejoins it from its prompt between steps, so its neighbours never wait for it.
+    not wait for the rows still generating. `on_step(rows, seconds, joined, joined_s, left, left_s, paused)`
+    reports each step's computed rows and time, the prefill time of the rows that joined before
+    it, the decoding time of the rows that finished in it (both apart from the step's own time)
+    and how many rows sat it out. Once per step `may_wait()` names rows (by index) that may sit
+    the step out: on the eager path they do (a paused row keeps its state and later generates
+    exactly what it would have); a captured step costs the same whatever it masks, so there no
+    row waits. A bad case (see RowRequest.badcase_patches) leaves the batch like a finished row
+    and rejoins it from its prompt between steps, so its neighbours never wait for it.
     """
     param = next(net.base_lm.parameters())
-    device, dtype = param.device, param.dtype
+    device = param.device
     patch, dim = net.config.patch_size, net.config.feat_dim
     rows: list[_Row] = []
+    results: list[RowResult | None] = []
 
     def new_rows(batch: Sequence[RowRequest]) -> list[_Row]:
         made = [_Row(len(rows) + i, r, torch.Generator(device=device).manual_seed(int(r.seed))) for i, r in enumerate(batch)]
         rows.extend(made)
         results.extend([None] * len(made))
         return made
-
-    results: list[RowResult | None] = []
 
     def finish(done: list[_Row]) -> None:
         for row in done:
@@ -235,39 +130,31 @@ def generate(
             if on_done is not None:
                 on_done(row.index, result, row.peak_rows)
 
-    state = _prefill(net, new_rows(requests))
     max_rows = max_rows or len(requests)
+    batch = RunningBatch(net, max_rows)
+    batch.join(new_rows(requests))
     retrying: list[_Row] = []  # bad cases waiting to rejoin: only they start again, not their batch
-    while state.rows or retrying:
+    while batch.occupied() or retrying:
         step_began = time.perf_counter()  # the step's time includes the admission round trip
         joined, joined_s, left, left_s = 0, 0.0, 0, 0.0
-        if retrying or (admit is not None and len(state.rows) < max_rows):
+        live = len(batch.occupied())
+        if retrying or (admit is not None and live < max_rows):
             began = time.perf_counter()
-            room = max_rows - len(state.rows)
+            room = max_rows - live
             joining_rows, retrying = retrying[:room], retrying[room:]
             if admit is not None and len(joining_rows) < room:
                 joining_rows += new_rows(admit(room - len(joining_rows)) or [])
             if joining_rows:
-                fresh = _prefill(net, joining_rows)
-                if state.rows:
-                    state.join(fresh)
-                else:
-                    state = fresh
+                batch.join(joining_rows)
                 joined, joined_s = len(joining_rows), time.perf_counter() - began
-        active = state.rows
-        mu = net.dit_condition(state.lm_hidden, state.res_hidden)
-        noise = torch.cat(
-            [
-                torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=dtype) * r.request.temperature
-                for r in active
-            ]
-        )
-        new = net.feat_decoder(
-            mu, state.condition.transpose(1, 2).contiguous(), noise, active[0].request.steps,
-            [r.request.cfg_value for r in active],
-        ).transpose(1, 2)  # (B, P, D)
-        current = net.encode_patches(new.unsqueeze(1))[:, 0]  # (B, H)
-        stop = net.stop_logits(state.lm_hidden).argmax(dim=-1).tolist()
+        occupied = batch.occupied()
+        slots = _stepping(batch, occupied, may_wait)
+        active = [batch.rows[s] for s in slots]
+        noise = torch.cat([torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=param.dtype) for r in active])
+        temperature = torch.tensor([r.request.temperature for r in active], device=device, dtype=torch.float32)
+        cfg = torch.tensor([r.request.cfg_value for r in active], device=device, dtype=torch.float32)
+        new, stop = eager_step(net, batch, slots, noise, temperature, cfg, active[0].request.steps)
+        stop = stop.tolist()
         for i, row in enumerate(active):
             row.patches.append(new[i])
             if row.steps > MIN_PATCHES and stop[i] == 1:
@@ -275,13 +162,15 @@ def generate(
             elif row.steps + 1 >= row.request.max_patches:
                 row.done = row.capped = True
             row.steps += 1
-            row.peak_rows = max(row.peak_rows, len(active))
-        audio, state.carries = net.audio_vae.decoder.step(new.transpose(1, 2).float(), state.carries)
+            row.peak_rows = max(row.peak_rows, len(occupied))
+        index = torch.tensor(slots, device=device, dtype=torch.long)
+        audio, carries = net.audio_vae.decoder.step(new.transpose(1, 2).float(), [c[index] for c in batch.carries])
+        for mine, stepped in zip(batch.carries, carries):
+            mine[index] = stepped
         for row, samples in zip(active, audio[:, 0]):
             row.audio.append(samples)
             if on_piece is not None and row.request.stream:
                 on_piece(row.index, samples.cpu())
-        state.condition = new
         done = [r for r in active if r.done]
         if done:
             began = time.perf_counter()
@@ -289,15 +178,23 @@ def generate(
             retrying += [r.retry(device) for r in again]
             finish([r for r in done if all(r is not a for a in again)])
             left, left_s = len(done), time.perf_counter() - began
-        keep = [i for i, r in enumerate(active) if not r.done and not (cancelled is not None and cancelled(r.index))]
-        if len(keep) < len(active):
-            state.keep(keep)
-            current = current[torch.tensor(keep, device=device, dtype=torch.long)]
-        if state.rows:
-            positions = state.lm_cache.length - state.lm_cache.pad
-            state.lm_hidden = net.fsq_layer(net.base_lm.step(current, positions, state.lm_cache))
-            state.res_hidden = net.residual_lm.step(net.residual_input(state.lm_hidden, current), positions, state.res_cache)
+        gone = [s for s in occupied if batch.rows[s].done or (cancelled is not None and cancelled(batch.rows[s].index))]
+        for slot in gone:
+            batch.leave(slot)
+        if gone and batch.occupied():
+            batch.fit()  # fewer rows may fit a smaller bucket
         if on_step is not None:
-            on_step(len(active), time.perf_counter() - step_began - joined_s - left_s, joined, joined_s, left, left_s)
+            seconds = time.perf_counter() - step_began - joined_s - left_s
+            on_step(len(slots), seconds, joined, joined_s, left, left_s, len(occupied) - len(slots))
 
     return results
+
+
+def _stepping(batch: RunningBatch, occupied: list[int], may_wait: Callable[[], Collection[int]] | None) -> list[int]:
+    """The slots that step now: all occupied ones but those whose rows may wait, unless every
+    row may (a step that computes nothing would only delay everyone)."""
+    if may_wait is None:
+        return occupied
+    waiting = set(may_wait())
+    slots = [s for s in occupied if batch.rows[s].index not in waiting]
+    return slots or occupied

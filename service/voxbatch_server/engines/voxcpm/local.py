@@ -100,17 +100,16 @@ class FlowSampler(nn.Module):
 
     def forward(self, mu, cond, noise, steps, cfg_values):
         """mu (B, H); cond (B, C, P); noise (B, C, P), already scaled by temperature;
-        cfg_values: one float per row. Returns the patch (B, C, P)."""
+        cfg_values (B,) float32, one guidance value per row. Returns the patch (B, C, P).
+        No step reads a tensor back to the host, so the loop can be captured whole."""
         b = mu.shape[0]
         x = noise
         t_span = self.time_grid(steps, mu.device, mu.dtype)
         t, dt = t_span[0], t_span[0] - t_span[1]
         zero_steps = max(1, int(len(t_span) * 0.04))
-        # Guidance multiplies by a Python float per row, as the unbatched model does, so low
-        # precision dtypes round exactly alike.
-        groups = {}
-        for row, value in enumerate(cfg_values):
-            groups.setdefault(float(value), []).append(row)
+        # Guidance scales in float32 and rounds once to the model's dtype: what multiplying by
+        # a Python float per row (as the unbatched model does) computes, in every dtype.
+        cfg = cfg_values.to(device=mu.device, dtype=torch.float32).view(b, 1, 1)
         mu_in = torch.cat([mu, torch.zeros_like(mu)], dim=0)
         cond_in = torch.cat([cond, cond], dim=0)
         for step in range(1, len(t_span)):
@@ -124,15 +123,7 @@ class FlowSampler(nn.Module):
                 pos_flat, neg_flat = positive.reshape(b, -1), negative.reshape(b, -1)
                 st = (pos_flat * neg_flat).sum(dim=1, keepdim=True) / ((neg_flat**2).sum(dim=1, keepdim=True) + 1e-8)
                 st = st.view(b, 1, 1)
-                guided = positive - negative * st
-                if len(groups) == 1:
-                    guided = guided * next(iter(groups))
-                else:
-                    scaled = torch.empty_like(guided)
-                    for value, rows in groups.items():
-                        index = torch.tensor(rows, device=guided.device)
-                        scaled[index] = guided[index] * value
-                    guided = scaled
+                guided = ((positive - negative * st).float() * cfg).to(x.dtype)
                 velocity = negative * st + guided
             x = x - dt * velocity
             t = t - dt

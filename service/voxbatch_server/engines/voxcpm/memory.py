@@ -1,7 +1,7 @@
 """Memory estimates of a padded VoxCPM batch, from the model's own shapes.
 
-What a batch adds on top of the weights: the KV caches of both LMs for every position of the
-padded batch, the prefill activations (including attention scores when attention is not
+What a batch adds on top of the weights: the KV caches of both LMs (fixed-capacity slot caches:
+every slot of the batch's row bucket, for the capacity class its longest row needs, see slots.py), the prefill activations (including attention scores when attention is not
 fused), the per-step activations of the DiT over both guidance branches, and the VAE decode of
 each row's newest patch (with the few frames of causal state carried in front of it).
 """
@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 from .config import VoxCPMConfig
+from .slots import bucket_for, capacity_for
 
 # Live float tensors per element of a layer's widest activation during a forward pass
 # (input, output, the SwiGLU pair, norms), measured as a multiple of the widest tensor.
@@ -33,8 +34,9 @@ class RowShape:
 
 
 class MemoryModel:
-    def __init__(self, config: VoxCPMConfig, dtype_bytes: int, fused_attention: bool) -> None:
+    def __init__(self, config: VoxCPMConfig, dtype_bytes: int, fused_attention: bool, max_rows: int = 64) -> None:
         self.config = config
+        self.max_rows = max_rows  # the batcher's max batch size: the largest bucket
         self.dtype_bytes = dtype_bytes
         self.fused_attention = fused_attention
         lm = config.lm_config
@@ -52,8 +54,9 @@ class MemoryModel:
         cfg, lm = self.config, self.config.lm_config
         b = len(rows)
         width = max(r.prefill for r in rows)
-        positions = width + max(r.max_patches for r in rows) + 1
-        kv = b * positions * self.kv_bytes_per_position
+        positions = max(r.prefill + r.max_patches for r in rows) + 1
+        slots = bucket_for(b, self.max_rows)
+        kv = slots * capacity_for(positions, lm.max_position_embeddings) * self.kv_bytes_per_position
         widest = max(lm.intermediate_size * 2, lm.hidden_size * 4)
         prefill = b * width * widest * self.dtype_bytes * ACTIVATION_FACTOR
         if not self.fused_attention:

@@ -1,4 +1,4 @@
-"""MiniCPM-4 transformer with batched, left-padded prefill and a per-row KV cache.
+"""MiniCPM-4 transformer with batched, left-padded prefill and decode steps over slot caches.
 
 Parameter names follow the official checkpoint (`layers.N.self_attn.q_proj.weight`, ...), so a
 real state dict loads with strict key matching. Numerics follow the official order of
@@ -94,8 +94,9 @@ class Attention(nn.Module):
         return self.o_proj(out), (k, v)
 
     def step(self, x, rope, cache_k, cache_v, index, mask):
-        """One decode step. x (B, H); rope (cos, sin) of (B, D); the new key and value are written
-        at `index` of the caches (B, kv_heads, S, D); mask (B, 1, 1, S) marks the valid keys."""
+        """One decode step. x (B, H); rope (cos, sin) of (B, D); row r's new key and value are
+        written at position index[r] of the caches (B, kv_heads, S, D); mask (B, 1, 1, S) marks
+        the keys each row attends to."""
         b = x.shape[0]
         q = self.q_proj(x).view(b, 1, self.num_heads, self.head_dim).transpose(1, 2)
         k = self.k_proj(x).view(b, 1, self.num_kv_heads, self.head_dim).transpose(1, 2)
@@ -103,8 +104,10 @@ class Attention(nn.Module):
         if rope is not None:
             cos, sin = rope
             q, k = apply_rope(q, k, cos[:, None, None, :], sin[:, None, None, :])
-        cache_k[:, :, index] = k[:, :, 0]
-        cache_v[:, :, index] = v[:, :, 0]
+        # In place, at fixed addresses: the caches are preallocated slots (what a captured step needs).
+        where = index.view(b, 1, 1, 1).expand(b, self.num_kv_heads, 1, self.head_dim)
+        cache_k.scatter_(2, where, k)
+        cache_v.scatter_(2, where, v)
         out = F.scaled_dot_product_attention(q.contiguous(), cache_k, cache_v, attn_mask=mask, enable_gqa=True)
         return self.o_proj(out.transpose(1, 2).reshape(b, self.num_heads * self.head_dim))
 
@@ -142,49 +145,6 @@ class DecoderLayer(nn.Module):
         return self._add(x, self.mlp(self.post_attention_layernorm(x)))
 
 
-class KVCache:
-    """Keys and values of every layer for a batch: (layers, B, kv_heads, S, D) each.
-
-    Rows are left-padded to a common start, so every row writes its next position at the same
-    index; `pad` holds each row's count of padding slots, which the mask excludes.
-    """
-
-    def __init__(self, k: torch.Tensor, v: torch.Tensor, pad: torch.Tensor, length: int) -> None:
-        self.k, self.v, self.pad, self.length = k, v, pad, length
-
-    @property
-    def capacity(self) -> int:
-        return self.k.shape[3]
-
-    def select(self, rows: torch.Tensor) -> None:
-        """Keep only `rows` (finished rows leave the batch)."""
-        self.k, self.v, self.pad = self.k[:, rows], self.v[:, rows], self.pad[rows]
-
-    def extend(self, left: int, capacity: int) -> None:
-        """Shift the filled part right by `left` empty slots (more padding for every row) and
-        grow the capacity, so rows prefilled with another length can join."""
-        right = capacity - self.capacity - left
-        if left or right > 0:
-            self.k = F.pad(self.k, (0, 0, left, max(right, 0)))
-            self.v = F.pad(self.v, (0, 0, left, max(right, 0)))
-            self.pad = self.pad + left
-            self.length += left
-
-    @staticmethod
-    def join(a: KVCache, b: KVCache) -> KVCache:
-        """One cache holding the rows of both, aligned at their write position."""
-        length = max(a.length, b.length)
-        capacity = length + max(a.capacity - a.length, b.capacity - b.length)
-        a.extend(length - a.length, capacity)
-        b.extend(length - b.length, capacity)
-        return KVCache(torch.cat([a.k, b.k], dim=1), torch.cat([a.v, b.v], dim=1), torch.cat([a.pad, b.pad]), length)
-
-    def step_mask(self) -> torch.Tensor:
-        index = torch.arange(self.capacity, device=self.k.device)
-        valid = (index[None, :] >= self.pad[:, None]) & (index[None, :] <= self.length)
-        return valid[:, None, None, :]
-
-
 class MiniCPMModel(nn.Module):
     def __init__(self, config: LMConfig) -> None:
         super().__init__()
@@ -204,9 +164,9 @@ class MiniCPMModel(nn.Module):
             x, _ = layer(x, rope, None, is_causal)
         return self.norm(x)
 
-    def prefill(self, x: torch.Tensor, pad: torch.Tensor, capacity: int) -> tuple[torch.Tensor, KVCache]:
-        """Causal pass over left-padded rows; returns the hidden states and a cache with room for
-        `capacity` positions. Row r's real tokens sit at [pad[r], L) with positions 0.."""
+    def prefill(self, x: torch.Tensor, pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Causal pass over left-padded rows; returns the hidden states and the keys and values
+        (layers, B, kv_heads, L, D). Row r's real tokens sit at [pad[r], L) with positions 0.."""
         b, length, _ = x.shape
         device = x.device
         index = torch.arange(length, device=device)
@@ -221,22 +181,22 @@ class MiniCPMModel(nn.Module):
             # A padding query sees only itself, so no row of scores is fully masked (no NaN).
             mask = (causal[None] & keys) | torch.eye(length, dtype=torch.bool, device=device)[None]
             mask = mask[:, None]
-        cfg = self.config
-        k = torch.zeros(len(self.layers), b, cfg.num_key_value_heads, capacity, cfg.head_dim, device=device, dtype=x.dtype)
-        v = torch.zeros_like(k)
-        for i, layer in enumerate(self.layers):
+        keys, values = [], []
+        for layer in self.layers:
             x, (lk, lv) = layer(x, rope, mask, True)
-            k[i, :, :, :length] = lk
-            v[i, :, :, :length] = lv
-        return self.norm(x), KVCache(k, v, pad.clone(), length)
+            keys.append(lk)
+            values.append(lv)
+        return self.norm(x), torch.stack(keys), torch.stack(values)
 
-    def step(self, x: torch.Tensor, positions: torch.Tensor, cache: KVCache) -> torch.Tensor:
-        """One token per row at its own position; appends to the cache."""
-        if cache.length >= cache.capacity:
-            raise RuntimeError("KV cache is full")
-        rope = self.rope_emb(positions) if self.rope_emb is not None else None
-        mask = cache.step_mask()
+    def step(self, x: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """One token per slot at its own position `lengths[slot]`, written into the slot caches k
+        and v (layers, slots, kv_heads, S, D) in place; each slot attends to its positions up to
+        and including the new one. The caller advances `lengths` of the slots that count: a
+        slot that sits the step out keeps its length, and its stray write at that position is
+        overwritten by its next real step before anything attends to it."""
+        rope = self.rope_emb(lengths) if self.rope_emb is not None else None
+        index = torch.arange(k.shape[3], device=k.device)
+        mask = (index[None, :] <= lengths[:, None])[:, None, None, :]
         for i, layer in enumerate(self.layers):
-            x = layer.step(x, rope, cache.k[i], cache.v[i], cache.length, mask)
-        cache.length += 1
+            x = layer.step(x, rope, k[i], v[i], lengths, mask)
         return self.norm(x)
