@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--flood-clients", type=int, default=12)
     parser.add_argument("--scheduler", choices=["streaming", "greedy"], default="streaming")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the VoxCPM server")
+    parser.add_argument("--fair-slowdown", type=float, default=None,
+                        help="the server's --fair-slowdown (default: the server's default; 0: fair-share order only)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     started, load_before = time.time(), load_average()
@@ -107,6 +109,8 @@ def main() -> None:
             flags, threads, parameters = engine.flags, engine.threads, engine.parameters or {}
         else:
             flags, threads, parameters = {"engine": "piper"}, None, {}
+        if args.fair_slowdown is not None:
+            flags = {**flags, "fair_slowdown": args.fair_slowdown}
         with ServeProcess(f"fair-{args.engine}", threads, **flags, scheduler=args.scheduler) as server:
             results = asyncio.run(phases(server.target, args.engine, args.duration, args.flood_clients, parameters))
     text = report(args.engine, results, args, started, load_before)

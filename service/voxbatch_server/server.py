@@ -128,6 +128,7 @@ def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
         margin_s=settings.stream_margin_ms / 1000,
         window_mode=settings.batch_window_mode,
         per_caller_cap=settings.max_queued_per_caller,
+        fair_slowdown=settings.fair_slowdown,
     )
 
 
@@ -217,11 +218,11 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
     info = engine.info
     log.info(
         "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, "
-        "budget %d MiB, queue %d (%s per caller); scheduler %s, margin %d ms, window %s; cache %s; saved voices in %s; %s, %s",
+        "budget %d MiB, queue %d (%s per caller); scheduler %s, margin %d ms, window %s, fair slowdown %g; cache %s; saved voices in %s; %s, %s",
         __version__, settings.host, port, info.name, info.model, info.native_sample_rate,
         settings.batch_window_ms, limits.max_batch_size, limits.memory_budget_bytes >> 20, settings.max_queue_size,
         settings.max_queued_per_caller or "no cap", settings.scheduler, settings.stream_margin_ms, settings.batch_window_mode,
-        cache.backend if cache is not None else "off", voices.store.backend,
+        settings.fair_slowdown, cache.backend if cache is not None else "off", voices.store.backend,
         f"{len(keys.keys)} api keys, quotas {quotas.backend}" if keys is not None else "no api keys",
         ("mutual TLS" if settings.tls_client_ca else "TLS") if credentials else "plaintext",
     )

@@ -60,6 +60,11 @@ class Settings:
         "adaptive", "adaptive: wait for company only while expected arrivals pay for the wait (10 ms up to "
         "--batch-window-ms); fixed: always --batch-window-ms.", choices=("adaptive", "fixed"),
     )
+    fair_slowdown: float = _setting(
+        1.5, "A caller with more rows in a batch than another active caller grows only while the lighter "
+        "caller's rows step at most this many times slower than one row alone, by the measured cost (1-100; "
+        "0 turns the protection off, leaving fair-share order only).",
+    )
     max_queued_per_caller: int = _setting(64, "Most work items (sentences) one caller may have queued; more are refused with RESOURCE_EXHAUSTED; 0 (or --max-queue-size and above): no cap of its own.")
     memory_budget_mb: int = _setting(2048, "Memory budget of running batches on a CPU, in MiB.")
     gpu_memory_fraction: float = _setting(0.8, "Share of free GPU memory (after loading) the batches may use.")
@@ -136,6 +141,8 @@ class Settings:
         check(1 <= self.max_queue_size <= 100_000, f"max_queue_size must be 1-100000, not {self.max_queue_size}")
         check(1 <= self.workers <= 16, f"workers must be 1-16, not {self.workers}")
         check(0 <= self.stream_margin_ms <= 10_000, f"stream_margin_ms must be 0-10000, not {self.stream_margin_ms}")
+        check(self.fair_slowdown == 0 or 1 <= self.fair_slowdown <= 100,
+              f"fair_slowdown must be 0 (off) or 1-100, not {self.fair_slowdown}")
         check(0 <= self.max_queued_per_caller <= 100_000, f"max_queued_per_caller must be 0-100000 (0: no cap), not {self.max_queued_per_caller}")
         check(self.memory_budget_mb >= 64, f"memory_budget_mb must be at least 64, not {self.memory_budget_mb}")
         check(0.05 <= self.gpu_memory_fraction <= 0.95, f"gpu_memory_fraction must be 0.05-0.95, not {self.gpu_memory_fraction}")

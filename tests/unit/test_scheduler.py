@@ -7,6 +7,7 @@ import pytest
 
 from voxbatch_server.batching.fairshare import FairShare
 from voxbatch_server.batching.playback import PlaybackClock, RequestTrack, RowProgress
+from voxbatch_server.batching.protection import Protection, light_limit
 from voxbatch_server.batching.scheduler import (
     Candidate,
     RowView,
@@ -220,3 +221,57 @@ def test_places_are_kept_for_the_next_sentences_of_started_streams():
     assert admit(running, due_first, 2, COSTS, reserved=1) == ["next"]
     assert admit(running, due_first, 3, COSTS, reserved=1) == ["next", "a"]
     assert admit(running, [Candidate("a", new_stream())], 1, COSTS, reserved=1) == []
+
+
+# -- latency protection for light callers ----------------------------------------------------------
+
+
+def caller_rows(*callers, key="k"):
+    from voxbatch_server.batching.policy import Pending
+
+    return [Pending(payload=c, key=key, priority=0, seq=i, enqueued_at=0.0, caller=c) for i, c in enumerate(callers)]
+
+
+def test_light_limit_follows_what_batching_costs_on_the_hardware():
+    cpu = lambda n: 0.010 + 0.0075 * n  # noqa: E731 - eight rows cost about four times one
+    gpu = lambda n: 0.020 + 0.0001 * n  # noqa: E731 - eight rows cost about what one costs
+    assert light_limit(cpu, 8, 1.5) == 2
+    assert light_limit(cpu, 8, 2.0) == 3
+    assert light_limit(gpu, 8, 1.5) == 8
+
+
+def test_a_heavier_caller_cannot_take_the_places_a_lighter_active_caller_needs():
+    # The flood holds two rows of a batch whose limit is three; the light caller, active a moment
+    # ago, holds none: one place stays free for it, so the flood may not grow.
+    rule = Protection(caller_rows("flood", "flood"), {"flood": 0, "light": 0}, limit=3)
+    flood, light = caller_rows("flood", "light")
+    assert not rule.may_grow(flood)
+    assert rule.may_grow(light)
+    # Without another active caller the flood grows freely (up to the batch's own limits).
+    alone = Protection(caller_rows("flood", "flood"), {"flood": 0}, limit=3)
+    assert alone.may_grow(flood, caller_rows("flood"))
+    # A background caller is not protected against interactive work.
+    background = Protection(caller_rows("flood", "flood"), {"flood": 0, "batch-job": 1}, limit=3)
+    assert background.may_grow(flood)
+
+
+def test_callers_with_one_row_each_still_fill_the_batch():
+    # The load benchmark's shape: sixteen callers, each with one request; none holds more than
+    # another before it joins, so batching is untouched.
+    running = caller_rows(*(f"c{i}" for i in range(5)))
+    rule = Protection(running, {f"c{i}": 0 for i in range(16)}, limit=2)
+    joined = []
+    for item in caller_rows(*(f"c{i}" for i in range(5, 8))):
+        assert rule.may_grow(item, joined)
+        joined.append(item)
+
+
+def test_admission_skips_the_heavier_caller_and_lets_the_lighter_one_in():
+    flood_rows = [stream(3.0) for _ in range(2)]
+    rule = Protection(caller_rows("flood", "flood"), {"flood": 0, "light": 0}, limit=3)
+    flood, light = caller_rows("flood", "light")
+    candidates = [Candidate(flood, new_stream()), Candidate(light, unary())]
+    assert admit(flood_rows, candidates, 6, COSTS, fits=rule.may_grow) == [light]
+    # A started stream's due sentence is never refused for the share: it must not stall.
+    due = [Candidate(flood, stream(2.0), True), Candidate(light, unary())]
+    assert admit(flood_rows, due, 6, COSTS, fits=rule.may_grow) == [flood, light]

@@ -24,17 +24,21 @@ def test_every_problem_is_reported_at_once_with_what_is_accepted():
 
 def test_scheduler_settings_come_from_flags_and_environment_and_are_checked():
     s = Settings.from_argv(
-        ["--scheduler", "greedy", "--stream-margin-ms", "500"],
+        ["--scheduler", "greedy", "--stream-margin-ms", "500", "--fair-slowdown", "2"],
         {"VOXBATCH_BATCH_WINDOW_MODE": "fixed", "VOXBATCH_MAX_QUEUED_PER_CALLER": "8"},
     )
     assert (s.scheduler, s.stream_margin_ms, s.batch_window_mode, s.max_queued_per_caller) == ("greedy", 500, "fixed", 8)
+    assert (s.fair_slowdown, Settings().fair_slowdown) == (2.0, 1.5)
     assert (Settings().scheduler, Settings().batch_window_mode) == ("streaming", "adaptive")
     with pytest.raises(SettingsError) as error:
-        Settings.from_argv(["--scheduler", "fifo", "--stream-margin-ms", "-1"], {"VOXBATCH_BATCH_WINDOW_MODE": "slow"})
+        Settings.from_argv(
+            ["--scheduler", "fifo", "--stream-margin-ms", "-1", "--fair-slowdown", "0.5"], {"VOXBATCH_BATCH_WINDOW_MODE": "slow"}
+        )
     message = str(error.value)
     assert "scheduler must be one of streaming, greedy, not 'fifo'" in message
     assert "stream_margin_ms must be 0-10000, not -1" in message
     assert "batch_window_mode must be one of adaptive, fixed" in message
+    assert "fair_slowdown must be 0 (off) or 1-100, not 0.5" in message
 
 
 def test_malformed_values_name_their_source():

@@ -33,7 +33,8 @@ class SimWork:
 
 class SimEngine:
     """Step-wise: one step of n rows costs `step_s(n)`, a joining row's prefill `prefill_s`;
-    every row gets 0.16 s of audio a step. Arrivals are injected between steps, at simulated times."""
+    every row gets 0.16 s of audio a step. Arrivals are injected between steps, at simulated times.
+    Rows the session says may wait sit the step out (the seam of issue 10 point 3)."""
 
     def __init__(self, clock, step_s, prefill_s=0.03, arrivals=None, max_rows=8):
         self.clock = clock
@@ -63,6 +64,8 @@ class SimEngine:
                 active += list(range(len(rows) - len(more), len(rows)))
             if not active:
                 break
+            paused = session.rows_that_may_wait()
+            active = [i for i in active if i not in paused] or active
             prefill = self.prefill_s * joined
             step = self.step_s(len(active))
             self.clock.t += prefill + step
@@ -205,3 +208,36 @@ def test_background_work_uses_only_spare_capacity():
     running.track.emitted(0, 0.05, 5.0)
     assert scheduling.admit([running], 2, [interactive, background], 2) == [interactive]
     assert scheduling.admit([running], 2, [background], 2) == [background]
+
+
+async def test_a_light_caller_next_to_a_flood_runs_within_twice_its_time_alone():
+    # Eight rows step at four times one row's cost (a CPU). The flood's seven long rows run when
+    # the light caller first sends; then it sends one short request at a time. Protected, its row
+    # steps beside few others: the flood's rows, which no listener waits for, sit out steps while
+    # it runs (rows_that_may_wait). The flood runs on beside it and finishes.
+    cost = lambda n: 0.010 + 0.0075 * n  # noqa: E731
+
+    async def light_latencies(fair_slowdown, flood=True):
+        clock = SimClock()
+        engine = SimEngine(clock, cost)
+        batcher = Batcher(engine, BatchLimits(fair_slowdown=fair_slowdown), 256, clock=clock)
+        batcher.start()
+        floods = [batcher.submit_many([SimWork("f", 200)], 0, caller="flood") for _ in range(7)] if flood else []
+        while flood and clock.t < 0.3:  # the flood runs before the light caller is first seen
+            await asyncio.sleep(0.001)
+        latencies = []
+        for _ in range(4):
+            sent = clock.t
+            [ticket] = batcher.submit_many([SimWork("l", 20)], 0, caller="light")
+            await asyncio.wait_for(ticket.result(), 10)
+            latencies.append(clock.t - sent)
+        await asyncio.wait_for(asyncio.gather(*(t.result() for ts in floods for t in ts)), 10)
+        await batcher.drain()
+        return latencies, engine
+
+    alone, _ = await light_latencies(1.5, flood=False)
+    protected, engine = await light_latencies(1.5)
+    unprotected, _ = await light_latencies(0)
+    assert max(protected) <= 2 * max(alone)
+    assert max(unprotected) > 2 * max(alone)
+    assert 2 in engine.rows_per_step and 7 in engine.rows_per_step  # the flood stepped beside the light, and alone

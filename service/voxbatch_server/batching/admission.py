@@ -8,16 +8,26 @@ the engine's worker thread and only reads.
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Sequence
 
 from . import scheduler
 from .costmodel import CostModel
 from .policy import BatchLimits, Pending
+from .protection import CallerActivity, Protection, light_limit
 from .scheduler import Candidate, RowView, StepCosts
 
 MIN_WINDOW_S = 0.010
 log = logging.getLogger(__name__)
+
+
+def started_streams(waiting: Sequence[Pending], key: Hashable) -> dict[int, str]:
+    """Started streams of `key` whose next sentence waits and is not due yet: id(track) -> caller."""
+    return {
+        id(p.track): p.caller for p in waiting
+        if p.key == key and p.rank != 0 and p.track is not None and p.track.stream and p.track.started
+    }
 
 
 class Scheduling:
@@ -31,6 +41,20 @@ class Scheduling:
         self.stepwise: bool | None = None
         self.arrivals: deque[float] = deque(maxlen=128)
         self.decisions: Counter[str] = Counter()  # admission outcomes, for the metrics
+        self.activity = CallerActivity()  # read and written on the event loop only
+
+    def touch(self, item: Pending) -> None:
+        """The item's caller has work now (queued, or a row just finished)."""
+        self.activity.touch(item.key, item.caller, item.priority, self.clock())
+
+    def protection(
+        self, key: Hashable, running: Sequence[Pending], waiting: Sequence[Pending], now: float, streams: dict[int, str],
+    ) -> Protection | None:
+        """Light callers' protection for a decision on `key` (protection.py); None when it is off."""
+        if not self.streaming or self.limits.fair_slowdown <= 0:
+            return None
+        limit = light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
+        return Protection.of(running, waiting, key, self.activity.recent(key, now), limit, Counter(streams.values()))
 
     def step_costs(self, key: Hashable) -> StepCosts:
         costs = self.costs
@@ -98,7 +122,7 @@ class Scheduling:
         if not self.streaming or not feasible:
             return list(feasible[:room])
         if self.stepwise:  # (an engine that admits without reporting steps leaves nothing to measure)
-            room = min(room, self.costs.measured_rows(running[0].key) + 1 - len(running))
+            room = min(room, self.costs.measured_rows(feasible[0].key) + 1 - len(running))
             if room <= 0:
                 return []
         now = self.clock()
@@ -108,13 +132,19 @@ class Scheduling:
             Candidate(p, self.view(p, now), due=p.rank == 0) for p in feasible if p.priority == top
         ]
         views = self.running_views(running, steps, now)
-        key = running[0].key
+        key = feasible[0].key  # (running may be empty: every row finished before the engine asked)
         costs = self.step_costs(key)
-        reserved = len({
-            id(p.track) for p in waiting
-            if p.key == key and p.rank != 0 and p.track is not None and p.track.stream and p.track.started
-        })
-        joined = scheduler.admit(views, candidates, room, costs, reserved)
+        streams = started_streams(waiting, key)
+        protection = self.protection(key, running, waiting, now, streams)
+        held = protection.rows if protection is not None else Counter(p.caller for p in running)
+
+        def reserved(item: Pending) -> int:
+            """Places kept for started streams' next sentences bind callers that hold at least as
+            many rows as the stream's caller: a lighter caller is not kept out by them."""
+            return sum(1 for caller in streams.values() if held[caller] <= held[item.caller])
+
+        fits = protection.may_grow if protection is not None else None
+        joined = scheduler.admit(views, candidates, room, costs, reserved, fits)
         self.decisions["admitted"] += len(joined)
         if len(joined) < len(candidates) and len(joined) < room:
             self.decisions["held_back"] += 1
@@ -144,6 +174,22 @@ class Scheduling:
 
         return accept
 
+    def skip(self, queue: Sequence[Pending], running: Sequence[Pending] = ()) -> Callable[[Pending, list[Pending]], bool] | None:
+        """For a new batch (or rows joining `running`): pass over an item whose caller would grow
+        past lighter callers' protection, so that the items behind it may take its place."""
+        if not self.streaming or self.limits.fair_slowdown <= 0 or not queue:
+            return None
+        now = self.clock()
+        rules: dict[Hashable, Protection | None] = {}
+
+        def skip(item: Pending, batch: list[Pending]) -> bool:
+            if item.key not in rules:
+                rules[item.key] = self.protection(item.key, running, queue, now, started_streams(queue, item.key))
+            rule = rules[item.key]
+            return rule is not None and item.rank != 0 and not rule.may_grow(item, batch)
+
+        return skip
+
     def window(self) -> Callable[[list[Pending]], float] | None:
         """The adaptive window (None: the fixed one)."""
         if self.limits.window_mode != "adaptive":
@@ -161,9 +207,25 @@ class Scheduling:
         return window
 
     def rows_that_may_wait(self, items: Sequence[Pending], steps: int) -> frozenset[int]:
-        """Read from the engine's worker thread once per step; only reads."""
+        """Read from the engine's worker thread once per step; only reads (no caller activity:
+        the rows' own callers are enough). Rows far ahead of their listeners while another stream
+        is short of the margin (scheduler.may_wait); and while a lighter caller's row runs in a
+        batch over the protection limit, a heavier caller's rows that can spare it (no listener,
+        or far ahead), most slack first, down to the limit."""
         if not self.streaming:
             return frozenset()
         live = [i for i, p in enumerate(items) if not p.state.completed and not p.state.cancelled]
-        views = self.running_views([items[i] for i in live], steps, self.clock())
-        return frozenset(i for i, wait in zip(live, scheduler.may_wait(views, self.limits.margin_s)) if wait)
+        rows = [items[i] for i in live]
+        views = self.running_views(rows, steps, self.clock())
+        waits = {live[j] for j, wait in enumerate(scheduler.may_wait(views, self.limits.margin_s)) if wait}
+        if self.limits.fair_slowdown > 0 and rows:
+            key = rows[0].key
+            limit = light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
+            far = scheduler.FAR_AHEAD_MARGINS * self.limits.margin_s
+            spare = sorted(
+                ((math.inf if views[j].slack_s is None else views[j].slack_s), j)
+                for j in Protection(rows, {}, limit).heavy_rows(rows)
+                if not views[j].fresh and (views[j].slack_s is None or (views[j].audio_per_step > 0 and views[j].slack_s > far))
+            )
+            waits |= {live[j] for _, j in reversed(spare[-(len(rows) - limit):])}
+        return frozenset(waits)

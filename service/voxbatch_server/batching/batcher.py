@@ -229,6 +229,7 @@ class Batcher(Execution):
                 row=row,
             )
             self.scheduling.arrivals.append(now)
+            self.scheduling.touch(pending)
             ticket = Ticket(self, pending, self._loop.create_future(), request_id)
             pending.state = ticket
             self._queue.append(pending)
@@ -268,7 +269,7 @@ class Batcher(Execution):
             self.scheduling.rank(self._queue, 0, now)
             decision = decide(
                 self._queue, now, self._running, self._cost, self.limits, self._in_use,
-                accept=self.scheduling.accept(), window=self.scheduling.window(),
+                accept=self.scheduling.accept(), window=self.scheduling.window(), skip=self.scheduling.skip(self._queue),
             )
             if decision.batch:
                 self._start_batch(list(decision.batch), split=decision.split_for_memory)
@@ -317,6 +318,7 @@ class Batcher(Execution):
             room,
             self._cost,
             self.limits.memory_budget_bytes - others,
+            self.scheduling.skip(self._queue, running),
         )
         joined = self.scheduling.admit(running, session.steps, feasible, room, self._queue)
         for item in joined:

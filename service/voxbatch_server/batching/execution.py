@@ -65,6 +65,7 @@ class Execution:
 
     def _row_finished(self, item: Pending) -> None:
         item.track.finished(item.row, self.clock())
+        self.scheduling.touch(item)  # its caller stays active a moment: its next request is likely near
         self._changed.set()  # a later sentence of the request may now be due
 
     def _sub_session(self, parent: BatchSession, items: list[Pending]) -> BatchSession:

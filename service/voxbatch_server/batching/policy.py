@@ -27,6 +27,7 @@ class BatchLimits:
     margin_s: float = 0.32  # slack every started stream keeps (streaming scheduler)
     window_mode: str = "adaptive"
     per_caller_cap: int = 0  # most work items one caller may queue; 0: no cap
+    fair_slowdown: float = 1.5  # a lighter caller's step at most this times one row's (protection.py); 0: off
 
 
 @dataclass(eq=False)
@@ -78,13 +79,15 @@ def split_expired(queue: Sequence[Pending], now: float) -> tuple[list[Pending], 
 def fill_batch(
     queue: Sequence[Pending], cost: CostFn, limits: BatchLimits, budget: int | None = None,
     accept: Callable[[list[Pending]], bool] | None = None,
+    skip: Callable[[Pending, list[Pending]], bool] | None = None,
 ) -> tuple[list[Pending], bool]:
     """The batch that starts with `head` (default: the first item in priority order).
 
     Takes compatible items in priority order while the padded batch stays under the memory
     budget, as the engine estimates it. The batch closes at the first item that would overflow,
     so no item is overtaken by a smaller, later one. Returns (batch, closed_for_memory).
-    `accept(batch)` (the streaming scheduler) may close it earlier: at the first refused item.
+    `accept(batch)` (the streaming scheduler) may close it earlier: at the first refused item;
+    `skip(item, batch)` passes over an item (its caller's share) and lets later ones in.
     """
     budget = limits.memory_budget_bytes if budget is None else budget
     ordered = sorted(queue, key=lambda p: p.order)
@@ -97,7 +100,7 @@ def fill_batch(
     for item in ordered:
         if len(batch) >= limits.max_batch_size:
             break
-        if item is head or item.key != head.key:
+        if item is head or item.key != head.key or (skip is not None and skip(item, batch)):
             continue
         if cost([p.payload for p in (*batch, item)]) > budget:
             return batch, True
@@ -116,6 +119,7 @@ def decide(
     in_use_bytes: int = 0,
     accept: Callable[[list[Pending]], bool] | None = None,
     window: Callable[[list[Pending]], float] | None = None,
+    skip: Callable[[Pending, list[Pending]], bool] | None = None,
 ) -> Decision:
     """When to dispatch and what.
 
@@ -127,11 +131,12 @@ def decide(
 
     The memory budget covers every running batch together: `in_use_bytes` is what the running
     ones were estimated to take. When even the head does not fit beside them, wait for one to end.
-    `accept` may close a batch early (see fill_batch); `window(batch)` replaces the fixed window.
+    `accept` and `skip` shape the batch (see fill_batch); `window(batch)` replaces the fixed window.
     """
     if not queue or running >= limits.workers:
         return Decision()
-    batch, split = fill_batch(queue, cost, limits, budget=limits.memory_budget_bytes - in_use_bytes, accept=accept)
+    batch, split = fill_batch(queue, cost, limits, budget=limits.memory_budget_bytes - in_use_bytes, accept=accept,
+                              skip=skip)
     if not batch:
         return Decision()
     if running == 0 or split or len(batch) >= limits.max_batch_size:
@@ -149,17 +154,19 @@ def take_compatible(
     room: int,
     cost: CostFn,
     budget: int,
+    skip: Callable[[Pending, list[Pending]], bool] | None = None,
 ) -> list[Pending]:
     """Items that may join a running batch between steps (continuous batching).
 
     Same compatibility key, priority order, at most `room` of them, and the grown batch stays
-    under the memory budget.
+    under the memory budget. `skip(item, joined)` passes over an item (its caller's share), so
+    that it takes neither room nor memory from the items behind it.
     """
     joined: list[Pending] = []
     for item in sorted(queue, key=lambda p: p.order):
         if len(joined) >= room:
             break
-        if item.key != key:
+        if item.key != key or (skip is not None and skip(item, joined)):
             continue
         if cost([*running_payloads, *(p.payload for p in joined), item.payload]) > budget:
             break

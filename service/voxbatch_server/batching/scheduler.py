@@ -116,18 +116,27 @@ def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], cost
 
 
 def admit(
-    running: Sequence[RowView], candidates: Sequence[Candidate[T]], room: int, costs: StepCosts, reserved: int = 0
+    running: Sequence[RowView], candidates: Sequence[Candidate[T]], room: int, costs: StepCosts,
+    reserved: int | Callable[[T], int] = 0, fits: Callable[[T, list[T]], bool] | None = None,
 ) -> list[T]:
     """The candidates (already in scheduling order) that may join now: in order, while the
     grown batch keeps every pressed row's slack; the first one refused stops the scan, so no
     later (less urgent) one overtakes it. A due candidate may spend the margins of others, never
-    make them stall. `reserved` places are kept for the next sentences of started streams that
-    are not due yet: only due candidates may take them. The first row of an empty batch is
-    always taken: nothing can be protected."""
+    make them stall. `reserved` places (for a candidate: a number, or what it returns) are kept
+    for the next sentences of started streams that are not due yet: only due candidates may take
+    them. A candidate that `fits(item, joined)` refuses (its caller's share) is skipped, and later
+    ones, of other callers, may overtake it; a due one is never refused so. The first row of an
+    empty batch is always taken: nothing can be protected."""
     joined: list[Candidate[T]] = []
     for candidate in candidates:
-        if len(joined) >= room or (not candidate.due and len(joined) >= room - reserved):
+        if len(joined) >= room:
             break
+        if not candidate.due:
+            keep = reserved(candidate.item) if callable(reserved) else reserved
+            if len(joined) >= room - keep:
+                continue
+            if fits is not None and not fits(candidate.item, [c.item for c in joined]):
+                continue
         views = [c.view for c in (*joined, candidate)]
         if running or joined:
             if lowest_headroom(running, views, costs, relaxed=candidate.due) < 0:
