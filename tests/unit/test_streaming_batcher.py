@@ -241,3 +241,57 @@ async def test_a_light_caller_next_to_a_flood_runs_within_twice_its_time_alone()
     assert max(protected) <= 2 * max(alone)
     assert max(unprotected) > 2 * max(alone)
     assert 2 in engine.rows_per_step and 7 in engine.rows_per_step  # the flood stepped beside the light, and alone
+
+
+class RowsInTurn:
+    """A whole-batch engine that computes its items' rows one after another (Piper on a CPU):
+    each row advances the clock 0.02 s; between an item's rows a lighter caller's item may cut in."""
+
+    def __init__(self, clock, arrivals):
+        self.clock = clock
+        self.arrivals = arrivals
+
+    def batch_key(self, payload):
+        return "k"
+
+    def memory_cost(self, payloads):
+        return 1
+
+    def run_batch(self, payloads, session):
+        payloads, done = list(payloads), EngineAudio(np.zeros(1, np.float32), 1)
+        results = [None] * len(payloads)
+        for index in range(len(payloads)):
+            if results[index] is not None:
+                continue
+            for row in range(payloads[index].steps):
+                if row:
+                    self.arrivals(self.clock.t)
+                    for work in session.cut_in():
+                        payloads.append(work)
+                        self.clock.t += 0.02 * work.steps
+                        results.append(done)
+                        session.complete(len(payloads) - 1, done, len(payloads))
+                self.clock.t += 0.02
+            results[index] = done
+            session.complete(index, done, len(payloads))
+        return results
+
+
+@pytest.mark.parametrize("fair_slowdown", [1.5, 0])
+async def test_a_light_callers_item_cuts_in_between_the_rows_of_a_floods_long_item(fair_slowdown):
+    clock = SimClock()
+    light: list = []
+
+    def arrivals(now):
+        if now >= 0.1 and not light:
+            light.append(batcher.call_in_loop_and_wait(batcher.submit_many, [SimWork("l", 1)], 0, None, "", None, False, "light"))
+
+    batcher = Batcher(RowsInTurn(clock, arrivals), BatchLimits(max_batch_size=1, fair_slowdown=fair_slowdown), 256, clock=clock)
+    batcher.start()
+    flood = batcher.submit_many([SimWork("f", 20)] * 3, 0, caller="flood")  # items of 0.4 s each
+    await asyncio.wait_for(asyncio.gather(*(t.result() for t in flood)), 10)
+    await asyncio.wait_for(light[0][0].result(), 10)
+    await batcher.drain()
+    # Protected, the light item waits for one row of the flood's item (0.02 s), not for the item.
+    waited = light[0][0].timings.queue_wait_s
+    assert waited < 0.05 if fair_slowdown else waited > 0.25

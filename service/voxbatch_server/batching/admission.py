@@ -174,6 +174,23 @@ class Scheduling:
 
         return accept
 
+    def cut_in(self, running: Sequence[Pending], waiting: Sequence[Pending], queued: Callable[[str], int]) -> Pending | None:
+        """For an engine that computes a batch's items in turn: the first waiting item (in
+        scheduling order) of a caller with nothing in the batch and less work queued than the
+        batch's most backlogged caller, to run between the rows of the item in hand. Only while
+        the protection is on and that caller has work queued: a flood, not a peer that came first."""
+        if not self.streaming or self.limits.fair_slowdown <= 0 or not running:
+            return None
+        callers = {p.caller for p in running}
+        backlog = max(queued(c) for c in callers)
+        if backlog == 0:
+            return None
+        key, top = running[0].key, min(p.priority for p in running)
+        for item in sorted(waiting, key=lambda p: p.order):
+            if item.key == key and item.priority <= top and item.caller not in callers and queued(item.caller) < backlog:
+                return item
+        return None
+
     def skip(self, queue: Sequence[Pending], running: Sequence[Pending] = ()) -> Callable[[Pending, list[Pending]], bool] | None:
         """For a new batch (or rows joining `running`): pass over an item whose caller would grow
         past lighter callers' protection, so that the items behind it may take its place."""

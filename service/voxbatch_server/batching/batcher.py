@@ -321,6 +321,24 @@ class Batcher(Execution):
             self.scheduling.skip(self._queue, running),
         )
         joined = self.scheduling.admit(running, session.steps, feasible, room, self._queue)
+        self._join(session, joined, now)
+        return joined
+
+    def _cut_in(self, session: BatchSession) -> list[Pending]:
+        """A lighter caller's item to run next in a batch whose items are computed in turn."""
+        if self._stopped:
+            return []
+        running = [p for p in session.items if not p.state.completed and not p.state.cancelled]
+        item = self.scheduling.cut_in(running, self._queue, self.fair.queued)
+        if item is None:
+            return []
+        grown = self._cost([*(p.payload for p in session.items), item.payload])
+        if self._in_use - session.cost + grown > self.limits.memory_budget_bytes:
+            return []
+        self._join(session, [item], self.clock())
+        return [item]
+
+    def _join(self, session: BatchSession, joined: list[Pending], now: float) -> None:
         for item in joined:
             self._leave_queue(item, dispatched=True)
             item.joined_step = session.steps
@@ -330,7 +348,6 @@ class Batcher(Execution):
             new_cost = self._cost([p.payload for p in session.items])
             self._in_use += new_cost - session.cost
             session.cost = new_cost
-        return joined
 
     # -- loop plumbing ----------------------------------------------------------------------
 

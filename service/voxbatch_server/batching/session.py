@@ -124,6 +124,16 @@ class BatchSession:
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
 
+    def cut_in(self) -> list[Any]:
+        """For an engine that computes a batch's items one after another: waiting work of a
+        lighter caller to run next, between the rows of the item in hand, so that it does not wait
+        behind a flooding caller's long item (fair share). Usually empty; the payload list grows
+        by what it returns, and the engine hands each over with `complete` when done."""
+        if not self.work_waiting():
+            return []
+        joined = self._batcher.call_in_loop_and_wait(self._batcher._cut_in, self)
+        return [p.payload for p in joined]
+
     def admit(self, room: int) -> list[Any]:
         """Take up to `room` compatible waiting items into this batch (call between steps)."""
         if room <= 0:

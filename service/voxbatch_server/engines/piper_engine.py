@@ -117,15 +117,28 @@ class PiperEngine(Engine):
                 start += len(work.rows)
             return results
         # Rows computed one after another: each request gets its audio as soon as its own rows
-        # are done, so sharing a batch never makes it wait for its neighbours' rows.
-        results = []
-        for index, work in enumerate(batch):
+        # are done, so sharing a batch never makes it wait for its neighbours' rows. Between the
+        # rows of an item, a lighter caller's waiting item may cut in (the batcher decides which):
+        # it then waits for one row of a flooding caller's long item, not for the whole item.
+        batch = list(batch)
+        results: list[EngineAudio | None] = [None] * len(batch)
+        for index in range(len(batch)):
+            if results[index] is not None:
+                continue  # an item that cut in, already done
             if session is not None and session.cancelled(index):
-                results.append(EngineAudio(np.zeros(0, dtype=np.float32), self.info.native_sample_rate))
+                results[index] = EngineAudio(np.zeros(0, dtype=np.float32), self.info.native_sample_rate)
                 continue
-            results.append(self._join([self._infer([row], scales)[0] for row in work.rows]))
+            pieces = []
+            for number, row in enumerate(batch[index].rows):
+                if number and session is not None:
+                    for work in session.cut_in():
+                        batch.append(work)
+                        results.append(self._join([self._infer([r], scales)[0] for r in work.rows]))
+                        session.complete(len(batch) - 1, results[-1], len(batch))
+                pieces.append(self._infer([row], scales)[0])
+            results[index] = self._join(pieces)
             if session is not None:
-                session.complete(index, results[-1], len(batch))
+                session.complete(index, results[index], len(batch))
         return results
 
     def _join(self, pieces: Sequence[np.ndarray]) -> EngineAudio:
