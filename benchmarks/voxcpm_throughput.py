@@ -11,8 +11,9 @@ generates exactly its length cap and batches of equal texts do equal work.
 
 `--compare batching` (the default): for each batch size B it times B requests one after another
 and the same B requests as one batch. `--compare compile`: for each B it times the batch on the
-eager engine and on an engine whose decode step is compiled (`--compile on`; compile time is
-reported apart, it is paid at start-up). Both report audio seconds per wall second (the
+eager engine and on an engine whose whole decode step is compiled per row bucket (`--compile on`:
+CUDA graphs on a GPU, inductor on a CPU; compile time is reported apart, it is paid at start-up;
+the run fails if a compiled batch fell back to the eager step). Both report audio seconds per wall second (the
 aggregate real-time factor), the real-time factor each request saw, the time to first streamed
 audio, and on a GPU the peak memory against the engine's estimate. Writes a markdown table and
 the figures as JSON to benchmarks/results/ (or --out).
@@ -64,11 +65,13 @@ def timed_batch(engine: VoxCPMEngine, works) -> dict:
     first: list[float] = []
     started = time.perf_counter()
     rows = generate(engine._net, [w.request for w in works], on_piece=lambda i, s: first or first.append(time.perf_counter() - started))
+    steps = max(len(r.patches) for r in rows)
     if cuda:
         torch.cuda.synchronize()
     wall = time.perf_counter() - started
     return {
         "wall_s": wall,
+        "steps": steps,
         "first_audio_s": first[0],
         "audio_s": sum(len(r.audio) for r in rows) / engine.info.native_sample_rate,
         "request_audio_s": len(rows[0].audio) / engine.info.native_sample_rate,
@@ -109,10 +112,14 @@ def run_compile(eager: VoxCPMEngine, compiled: VoxCPMEngine, batch_size: int, st
     slow moments hit both sides alike."""
     result: dict = {"B": batch_size}
     runs: dict[str, list[dict]] = {"eager": [], "compiled": []}
+    step = compiled._net.compiled_step
     for repeat in range(repeats):
         order = [("eager", eager), ("compiled", compiled)]
         for name, engine in order if repeat % 2 == 0 else order[::-1]:
+            before = step.calls
             runs[name].append(timed_batch(engine, works_for(engine, batch_size, steps)))
+            if name == "compiled" and step.calls - before < runs[name][-1]["steps"]:
+                raise RuntimeError(f"batch {batch_size}: some steps ran eager on the compiled engine")
     for name, timed in runs.items():
         batch = min(timed, key=lambda r: r["wall_s"])
         result[name] = {
@@ -219,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             started = time.perf_counter()
             compiled = VoxCPMEngine(
                 folder, device=args.device, dtype=args.dtype, compile="on", compile_max_rows=max(args.sizes),
-                compile_cache_dir=args.compile_cache_dir,
+                compile_cache_dir=args.compile_cache_dir, compile_steps=(args.steps,),
             )
             compile_s = time.perf_counter() - started
         results: list[dict] = []

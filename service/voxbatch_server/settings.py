@@ -118,7 +118,7 @@ class Settings:
     max_voice_clip_mb: int = _setting(10, "Largest reference clip a saved voice may keep, in MiB.")
     # -- the GPU path -----------------------------------------------------------------------------
     compile: str = _setting(
-        "auto", "VoxCPM: torch.compile the decode step's static parts (CUDA graphs on a GPU): auto (on with CUDA), on, off.",
+        "auto", "VoxCPM: compile the whole decode step per row bucket (CUDA graphs on a GPU): auto (on with CUDA), on, off.",
         choices=("auto", "on", "off"),
     )
     compile_cache_dir: Path = _setting(

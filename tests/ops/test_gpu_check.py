@@ -23,14 +23,15 @@ def test_the_dry_run_passes_and_writes_every_result_to_one_folder(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert summary["passed"] and summary["dry_run"]
     steps = {s["name"]: s for s in summary["steps"]}
-    assert list(steps) == ["environment", "checkpoint", "cuda-tests", "throughput", "load"]
+    assert list(steps) == ["environment", "checkpoint", "cuda-tests", "throughput", "throughput-v2", "load"]
     assert all(s["status"] == "ok" for s in steps.values())
     for step in steps.values():
         for name in step["files"]:
             assert (out / name).is_file(), f"{step['name']} lists {name}, which is missing"
     assert "2 passed, 0 failed" in steps["cuda-tests"]["detail"]  # bfloat16 and generators, rehearsed on the CPU
-    table = (out / "voxcpm-tiny-cpu.md").read_text()
-    assert "| 1 |" in table and "| 2 |" in table
+    for generation in ("tiny", "tiny2"):
+        table = (out / f"voxcpm-{generation}-cpu.md").read_text()
+        assert "| 1 |" in table and "| 2 |" in table
     load = json.loads((out / "load.json").read_text())
     assert load["ok"] == load["sent"] > 0 and not load["errors"]
     assert "voxbatch_batches_total" in (out / "metrics.txt").read_text()

@@ -23,7 +23,7 @@ def assert_same_row(row, alone):
 
 def test_buckets_and_capacities():
     assert row_buckets(8) == (1, 2, 4, 8) and row_buckets(5) == (1, 2, 4, 5) and row_buckets(1) == (1,)
-    assert bucket_for(3, 8) == 4 and bucket_for(5, 5) == 5 and bucket_for(1, 64) == 1
+    assert bucket_for(3, (1, 2, 4, 8)) == 4 and bucket_for(5, (1, 2, 4, 5)) == 5 and bucket_for(9, (4, 8)) == 9
     assert capacity_for(10, 4096) == 256 and capacity_for(257, 4096) == 512
     assert capacity_for(3000, 2048) == 3000  # past the model's limit only as far as a row needs
 
@@ -32,8 +32,10 @@ def test_a_slot_cache_moves_its_rows_once_and_keeps_their_lengths():
     cache = SlotCache.empty(2, 4, 1, 8, 3, "cpu", torch.float32)
     k = torch.arange(2 * 1 * 5 * 3, dtype=torch.float32).view(2, 1, 5, 3)
     cache.fill(2, k, -k)
-    moved = cache.moved(2, 16, [2])
-    assert moved.lengths.tolist() == [5, 0] and moved.capacity == 16
+    moved = SlotCache.empty(2, 2, 1, 16, 3, "cpu", torch.float32)
+    moved.lengths[1] = 3  # what a pooled cache's last batch left
+    cache.copy_rows(moved, [2])
+    assert moved.lengths.tolist() == [5, 0]
     assert torch.equal(moved.k[:, 0, :, :5], k) and torch.equal(moved.v[:, 0, :, :5], -k)
     with pytest.raises(RuntimeError, match="does not fit"):
         cache.fill(0, torch.zeros(2, 1, 9, 3), torch.zeros(2, 1, 9, 3))

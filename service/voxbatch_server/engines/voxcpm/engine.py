@@ -22,7 +22,7 @@ from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, Sp
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
 from ..peak_memory import PeakMemory
-from .compiled import prepare_decode_step
+from .compiled import DEFAULT_STEPS, prepare_decode_step
 from .generate import RowRequest, generate
 from .loader import load_checkpoint
 from .memory import MemoryModel, RowShape
@@ -59,6 +59,7 @@ class VoxCPMEngine(Engine):
     def __init__(
         self, model_dir: Path, device: str = "auto", dtype: str | None = None,
         compile: str = "off", compile_max_rows: int = 8, compile_cache_dir: Path | None = None,
+        compile_steps: tuple[int, ...] = (DEFAULT_STEPS,),
     ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -66,7 +67,8 @@ class VoxCPMEngine(Engine):
         self.model = load_checkpoint(Path(model_dir), device=device, dtype=dtype)
         net = self.model.network
         self._net = net
-        self.compiled = prepare_decode_step(net, device, compile, compile_max_rows, compile_cache_dir)
+        # compile_max_rows is the batcher's max batch size: the largest row bucket.
+        self.compiled = prepare_decode_step(net, device, compile, compile_max_rows, compile_cache_dir, compile_steps)
         self._prompts: OrderedDict[tuple[str, str], torch.Tensor] = OrderedDict()
         self._prompt_lock = threading.Lock()
         self._memory = MemoryModel(
@@ -88,7 +90,7 @@ class VoxCPMEngine(Engine):
             default_voice=VOICE,
             parameters=(
                 ParameterSpec("cfg_value", 0.0, 10.0, 2.0, "Classifier-free guidance: higher follows the text and prompt more closely."),
-                ParameterSpec("inference_steps", 1, 100, 10, "Flow-matching solver steps per 160 ms patch; fewer is faster."),
+                ParameterSpec("inference_steps", 1, 100, DEFAULT_STEPS, "Flow-matching solver steps per 160 ms patch; fewer is faster."),
                 ParameterSpec("temperature", 0.0, 2.0, 1.0, "Scales the sampling noise; 0 is deterministic."),
                 ParameterSpec("seed", 0, 2**32 - 1, 0, "Random seed; unset picks one per request."),
                 ParameterSpec(
@@ -130,7 +132,7 @@ class VoxCPMEngine(Engine):
             prompt_feats=prompt_feats,
             max_patches=max_patches,
             cfg_value=2.0 if p.cfg_value is None else float(p.cfg_value),
-            steps=10 if p.inference_steps is None else int(p.inference_steps),
+            steps=DEFAULT_STEPS if p.inference_steps is None else int(p.inference_steps),
             temperature=temperature,
             seed=secrets.randbits(32) if p.seed is None else int(p.seed),
             stream=task.stream,

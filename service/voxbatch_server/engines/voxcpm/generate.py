@@ -17,6 +17,7 @@ import torch
 
 from .model import VoxCPMNetwork
 from .running import RunningBatch
+from .slots import row_buckets
 from .step import eager_step
 
 MIN_PATCHES = 2  # no stop before this step
@@ -131,62 +132,74 @@ def generate(
                 on_done(row.index, result, row.peak_rows)
 
     max_rows = max_rows or len(requests)
-    batch = RunningBatch(net, max_rows)
-    batch.join(new_rows(requests))
-    retrying: list[_Row] = []  # bad cases waiting to rejoin: only they start again, not their batch
-    while batch.occupied() or retrying:
-        step_began = time.perf_counter()  # the step's time includes the admission round trip
-        joined, joined_s, left, left_s = 0, 0.0, 0, 0.0
-        live = len(batch.occupied())
-        if retrying or (admit is not None and live < max_rows):
-            began = time.perf_counter()
-            room = max_rows - live
-            joining_rows, retrying = retrying[:room], retrying[room:]
-            if admit is not None and len(joining_rows) < room:
-                joining_rows += new_rows(admit(room - len(joining_rows)) or [])
-            if joining_rows:
-                batch.join(joining_rows)
-                joined, joined_s = len(joining_rows), time.perf_counter() - began
-        occupied = batch.occupied()
-        slots = _stepping(batch, occupied, may_wait)
-        active = [batch.rows[s] for s in slots]
-        noise = torch.cat([torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=param.dtype) for r in active])
-        temperature = torch.tensor([r.request.temperature for r in active], device=device, dtype=torch.float32)
-        cfg = torch.tensor([r.request.cfg_value for r in active], device=device, dtype=torch.float32)
-        new, stop = eager_step(net, batch, slots, noise, temperature, cfg, active[0].request.steps)
-        stop = stop.tolist()
-        for i, row in enumerate(active):
-            row.patches.append(new[i])
-            if row.steps > MIN_PATCHES and stop[i] == 1:
-                row.done = True
-            elif row.steps + 1 >= row.request.max_patches:
-                row.done = row.capped = True
-            row.steps += 1
-            row.peak_rows = max(row.peak_rows, len(occupied))
-        index = torch.tensor(slots, device=device, dtype=torch.long)
-        audio, carries = net.audio_vae.decoder.step(new.transpose(1, 2).float(), [c[index] for c in batch.carries])
-        for mine, stepped in zip(batch.carries, carries):
-            mine[index] = stepped
-        for row, samples in zip(active, audio[:, 0]):
-            row.audio.append(samples)
-            if on_piece is not None and row.request.stream:
-                on_piece(row.index, samples.cpu())
-        done = [r for r in active if r.done]
-        if done:
-            began = time.perf_counter()
-            again = [r for r in done if r.badcase() and not (cancelled is not None and cancelled(r.index))]
-            retrying += [r.retry(device) for r in again]
-            finish([r for r in done if all(r is not a for a in again)])
-            left, left_s = len(done), time.perf_counter() - began
-        gone = [s for s in occupied if batch.rows[s].done or (cancelled is not None and cancelled(batch.rows[s].index))]
-        for slot in gone:
-            batch.leave(slot)
-        if gone and batch.occupied():
-            batch.fit()  # fewer rows may fit a smaller bucket
-        if on_step is not None:
-            seconds = time.perf_counter() - step_began - joined_s - left_s
-            on_step(len(slots), seconds, joined, joined_s, left, left_s, len(occupied) - len(slots))
+    compiled = net.compiled_step
+    if compiled is not None:
+        batch = RunningBatch(net, compiled.batch_buckets(max_rows), compiled.pool)
+    else:
+        batch = RunningBatch(net, row_buckets(max_rows))
+    try:
+        batch.join(new_rows(requests))
+        retrying: list[_Row] = []  # bad cases waiting to rejoin: only they start again, not their batch
+        while batch.occupied() or retrying:
+            step_began = time.perf_counter()  # the step's time includes the admission round trip
+            joined, joined_s, left, left_s = 0, 0.0, 0, 0.0
+            live = len(batch.occupied())
+            if retrying or (admit is not None and live < max_rows):
+                began = time.perf_counter()
+                room = max_rows - live
+                joining_rows, retrying = retrying[:room], retrying[room:]
+                if admit is not None and len(joining_rows) < room:
+                    joining_rows += new_rows(admit(room - len(joining_rows)) or [])
+                if joining_rows:
+                    batch.join(joining_rows)
+                    joined, joined_s = len(joining_rows), time.perf_counter() - began
+            occupied = batch.occupied()
+            steps = batch.rows[occupied[0]].request.steps
+            captured = compiled is not None and compiled.covers(batch.slots, steps)
+            slots = occupied if captured else _stepping(batch, occupied, may_wait)
+            active = [batch.rows[s] for s in slots]
+            noise = torch.cat([torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=param.dtype) for r in active])
+            temperature = torch.tensor([r.request.temperature for r in active], device=device, dtype=torch.float32)
+            cfg = torch.tensor([r.request.cfg_value for r in active], device=device, dtype=torch.float32)
+            if captured:
+                new, stop = _captured_step(compiled, batch, slots, noise, temperature, cfg, steps)
+            else:
+                new, stop = eager_step(net, batch, slots, noise, temperature, cfg, steps)
+            stop = stop.tolist()
+            for i, row in enumerate(active):
+                row.patches.append(new[i])
+                if row.steps > MIN_PATCHES and stop[i] == 1:
+                    row.done = True
+                elif row.steps + 1 >= row.request.max_patches:
+                    row.done = row.capped = True
+                row.steps += 1
+                row.peak_rows = max(row.peak_rows, len(occupied))
+            index = torch.tensor(slots, device=device, dtype=torch.long)
+            audio, carries = net.audio_vae.decoder.step(new.transpose(1, 2).float(), [c[index] for c in batch.carries])
+            for mine, stepped in zip(batch.carries, carries):
+                mine[index] = stepped
+            for row, samples in zip(active, audio[:, 0]):
+                row.audio.append(samples)
+                if on_piece is not None and row.request.stream:
+                    on_piece(row.index, samples.cpu())
+            done = [r for r in active if r.done]
+            if done:
+                began = time.perf_counter()
+                again = [r for r in done if r.badcase() and not (cancelled is not None and cancelled(r.index))]
+                retrying += [r.retry(device) for r in again]
+                finish([r for r in done if all(r is not a for a in again)])
+                left, left_s = len(done), time.perf_counter() - began
+            gone = [s for s in occupied if batch.rows[s].done or (cancelled is not None and cancelled(batch.rows[s].index))]
+            for slot in gone:
+                batch.leave(slot)
+            if gone and batch.occupied():
+                batch.fit()  # fewer rows may fit a smaller bucket
+            if on_step is not None:
+                seconds = time.perf_counter() - step_began - joined_s - left_s
+                on_step(len(slots), seconds, joined, joined_s, left, left_s, len(occupied) - len(slots))
 
+    finally:
+        batch.close()  # a compiled step's slot tensors go back to its pool
     return results
 
 
@@ -198,3 +211,19 @@ def _stepping(batch: RunningBatch, occupied: list[int], may_wait: Callable[[], C
     waiting = set(may_wait())
     slots = [s for s in occupied if batch.rows[s].index not in waiting]
     return slots or occupied
+
+
+def _captured_step(compiled, batch: RunningBatch, slots: list[int], noise, temperature, cfg, steps: int):
+    """The compiled step over the whole bucket: the rows' noise, temperature and guidance go to
+    their slots, free slots are masked; returns the rows' patches and stop decisions."""
+    size, index = batch.slots, torch.tensor(slots, device=noise.device, dtype=torch.long)
+    live = torch.zeros(size, dtype=torch.bool, device=noise.device)
+    live[index] = True
+
+    def spread(values: torch.Tensor) -> torch.Tensor:
+        full = values.new_zeros((size, *values.shape[1:]))
+        full[index] = values
+        return full
+
+    new, stop = compiled(batch, live, spread(noise), spread(temperature), spread(cfg), steps)
+    return new[index], stop[index]

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 from .config import VoxCPMConfig
-from .slots import bucket_for, capacity_for
+from .slots import bucket_for, capacity_for, row_buckets
 
 # Live float tensors per element of a layer's widest activation during a forward pass
 # (input, output, the SwiGLU pair, norms), measured as a multiple of the widest tensor.
@@ -55,7 +55,7 @@ class MemoryModel:
         b = len(rows)
         width = max(r.prefill for r in rows)
         positions = max(r.prefill + r.max_patches for r in rows) + 1
-        slots = bucket_for(b, self.max_rows)
+        slots = bucket_for(b, row_buckets(self.max_rows))
         kv = slots * capacity_for(positions, lm.max_position_embeddings) * self.kv_bytes_per_position
         widest = max(lm.intermediate_size * 2, lm.hidden_size * 4)
         prefill = b * width * widest * self.dtype_bytes * ACTIVATION_FACTOR

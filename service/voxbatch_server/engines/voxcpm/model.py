@@ -40,6 +40,9 @@ class VoxCPMNetwork(nn.Module):
         self.stop_actn = nn.SiLU()
         self.stop_head = nn.Linear(lm.hidden_size, 2, bias=False)
         self.audio_vae = AudioVAE(config.audio_vae_config)
+        # The compiled whole decode step (compiled.CompiledStep), once start-up has compiled it;
+        # generation takes it for the batches it covers and runs eager otherwise.
+        self.compiled_step = None
 
     @property
     def patch_size(self) -> int:

@@ -10,6 +10,7 @@ state. Slot tensors keep their addresses while the batch stays in its bucket and
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -120,19 +121,54 @@ def row_positions(request: RowRequest) -> int:
     return request.prefill_length + request.max_patches + 1
 
 
+@dataclass
+class SlotTensors:
+    """What a step reads and writes per slot, for one bucket and capacity (the VAE's causal
+    state, only read eagerly, is kept apart)."""
+
+    lm: SlotCache
+    res: SlotCache  # its lengths are the base LM's: both LMs advance together
+    lm_hidden: torch.Tensor  # (slots, H)
+    res_hidden: torch.Tensor  # (slots, H)
+    condition: torch.Tensor  # (slots, P, D): each row's previous patch
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return self.lm.slots, self.lm.capacity
+
+
+class SlotPool:
+    """Slot tensors kept between batches, at most one set per (slots, capacity). A captured
+    step reads and writes them at fixed addresses, so a later batch of a shape seen before
+    replays the graph recorded for them instead of recording another."""
+
+    def __init__(self) -> None:
+        self._free: dict[tuple[int, int], SlotTensors] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[int, int]) -> SlotTensors | None:
+        with self._lock:
+            return self._free.pop(key, None)
+
+    def give(self, tensors: SlotTensors) -> None:
+        tensors.lm.lengths.zero_()
+        with self._lock:
+            self._free.setdefault(tensors.key, tensors)
+
+
 class RunningBatch:
     """The batch's slots: `rows[s]` is the row in slot s (None: free), and per slot the tensors
     the next step reads. Rows are opaque here but for their `.request`."""
 
-    def __init__(self, net: VoxCPMNetwork, max_rows: int) -> None:
+    def __init__(self, net: VoxCPMNetwork, buckets: tuple[int, ...], pool: SlotPool | None = None) -> None:
         param = next(net.base_lm.parameters())
         self.device, self.dtype = param.device, param.dtype
         self.net = net
-        self.max_rows = max_rows
+        self.buckets = buckets
+        self.pool = pool
+        self.tensors: SlotTensors | None = None
         self.limit = net.config.lm_config.max_position_embeddings
         self.rows: list[Any | None] = []
-        self.lm = self.res = None
-        self.lm_hidden = self.res_hidden = self.condition = None
         self.carries: list[torch.Tensor] = []
         self.moves = 0  # times the slot tensors were reallocated (bucket or capacity changes)
 
@@ -140,11 +176,19 @@ class RunningBatch:
     def slots(self) -> int:
         return len(self.rows)
 
+    # The slot tensors, by name (what the steps read and write).
+    lm = property(lambda self: self.tensors.lm)
+    res = property(lambda self: self.tensors.res)
+    lm_hidden = property(lambda self: self.tensors.lm_hidden)
+    res_hidden = property(lambda self: self.tensors.res_hidden)
+    condition = property(lambda self: self.tensors.condition)
+
     def occupied(self) -> list[int]:
         return [s for s, row in enumerate(self.rows) if row is not None]
 
-    def live_rows(self) -> list[Any]:
-        return [row for row in self.rows if row is not None]
+    def static_tensors(self) -> list[torch.Tensor]:
+        """What the compiled step reads and writes in place (the VAE state stays outside)."""
+        return [self.lm.k, self.lm.v, self.res.k, self.res.v, self.lm.lengths, self.lm_hidden, self.res_hidden, self.condition]
 
     def join(self, rows: Sequence[Any]) -> list[int]:
         """Prefill `rows` and write them into free slots (moving to a larger bucket or capacity
@@ -174,43 +218,49 @@ class RunningBatch:
         one copy when the bucket or capacity changes (a batch that shrank to a smaller bucket
         moves there, so a captured step runs the smaller, cheaper graph), none otherwise."""
         keep = self.occupied()
-        slots = bucket_for(len(keep) + joining, self.max_rows)
+        slots = bucket_for(len(keep) + joining, self.buckets)
         needed = max([positions] + [row_positions(self.rows[s].request) for s in keep])
-        if self.lm is not None and slots == self.slots and needed <= self.lm.capacity:
+        if self.tensors is not None and slots == self.slots and needed <= self.lm.capacity:
             return
-        capacity = capacity_for(needed, self.limit)
-        if self.lm is None:
-            self._allocate(slots, capacity)
-        else:
-            self._move(slots, capacity, keep)
-        self.moves += 1
-
-    def _allocate(self, slots: int, capacity: int) -> None:
-        net, like = self.net, {"device": self.device, "dtype": self.dtype}
-        lm, res = net.base_lm.config, net.residual_lm.config
-        self.lm = SlotCache.empty(lm.num_hidden_layers, slots, lm.num_key_value_heads, capacity, lm.head_dim, **like)
-        self.res = SlotCache.empty(res.num_hidden_layers, slots, res.num_key_value_heads, capacity, res.head_dim, **like)
-        self.res.lengths = self.lm.lengths  # both LMs advance together: one length per slot
-        self.lm_hidden = torch.zeros(slots, lm.hidden_size, **like)
-        self.res_hidden = torch.zeros(slots, res.hidden_size, **like)
-        self.condition = torch.zeros(slots, net.config.patch_size, net.config.feat_dim, **like)
-        self.carries = net.audio_vae.decoder.carries(slots, self.device)
+        old, carries, rows = self.tensors, self.carries, self.rows
+        self.tensors = self._tensors(slots, capacity_for(needed, self.limit))
+        self.carries = self.net.audio_vae.decoder.carries(slots, self.device)
         self.rows = [None] * slots
-
-    def _move(self, slots: int, capacity: int, keep: list[int]) -> None:
-        old = (self.lm, self.res, self.lm_hidden, self.res_hidden, self.condition, self.carries, self.rows)
-        self._allocate(slots, capacity)
-        lm, res, lm_hidden, res_hidden, condition, carries, rows = old
-        self.lm = lm.moved(slots, capacity, keep)
-        self.res = res.moved(slots, capacity, keep)
-        self.res.lengths = self.lm.lengths
-        if keep:
+        if old is not None:
+            old.lm.copy_rows(self.lm, keep)
+            old.res.copy_rows(self.res, keep)
             index = torch.tensor(keep, device=self.device, dtype=torch.long)
             n = len(keep)
-            self.lm_hidden[:n] = lm_hidden[index]
-            self.res_hidden[:n] = res_hidden[index]
-            self.condition[:n] = condition[index]
+            self.lm_hidden[:n] = old.lm_hidden[index]
+            self.res_hidden[:n] = old.res_hidden[index]
+            self.condition[:n] = old.condition[index]
             for mine, theirs in zip(self.carries, carries):
                 mine[:n] = theirs[index]
-        for i, s in enumerate(keep):
-            self.rows[i] = rows[s]
+            for i, s in enumerate(keep):
+                self.rows[i] = rows[s]
+            self._release(old)
+        self.moves += 1
+
+    def close(self) -> None:
+        """The batch is over: its slot tensors go back to the pool (if it has one)."""
+        if self.tensors is not None:
+            self._release(self.tensors)
+            self.tensors = None
+
+    def _release(self, tensors: SlotTensors) -> None:
+        if self.pool is not None:
+            self.pool.give(tensors)
+
+    def _tensors(self, slots: int, capacity: int) -> SlotTensors:
+        pooled = self.pool.take((slots, capacity)) if self.pool is not None else None
+        if pooled is not None:
+            return pooled
+        net, like = self.net, {"device": self.device, "dtype": self.dtype}
+        lm, res = net.base_lm.config, net.residual_lm.config
+        lm_cache = SlotCache.empty(lm.num_hidden_layers, slots, lm.num_key_value_heads, capacity, lm.head_dim, **like)
+        res_cache = SlotCache.empty(res.num_hidden_layers, slots, res.num_key_value_heads, capacity, res.head_dim, **like)
+        res_cache.lengths = lm_cache.lengths
+        return SlotTensors(
+            lm_cache, res_cache, torch.zeros(slots, lm.hidden_size, **like), torch.zeros(slots, res.hidden_size, **like),
+            torch.zeros(slots, net.config.patch_size, net.config.feat_dim, **like),
+        )

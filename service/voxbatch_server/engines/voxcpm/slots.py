@@ -27,9 +27,9 @@ def row_buckets(max_rows: int) -> tuple[int, ...]:
     return tuple(buckets)
 
 
-def bucket_for(rows: int, max_rows: int) -> int:
-    """The smallest bucket that holds `rows` (rows beyond `max_rows` get a bucket of their own)."""
-    return next((b for b in row_buckets(max_rows) if b >= rows), rows)
+def bucket_for(rows: int, buckets: tuple[int, ...]) -> int:
+    """The smallest of `buckets` that holds `rows` (more rows than any: a bucket of their own)."""
+    return next((b for b in buckets if b >= rows), rows)
 
 
 def capacity_for(positions: int, limit: int) -> int:
@@ -74,15 +74,13 @@ class SlotCache:
     def free(self, slot: int) -> None:
         self.lengths[slot] = 0
 
-    def moved(self, slots: int, capacity: int, keep: list[int]) -> SlotCache:
-        """A cache of `slots` x `capacity` holding old slot keep[i] in slot i: the one copy a batch
-        pays when it changes bucket or needs more positions."""
-        layers, _, heads, _, dim = self.k.shape
-        new = SlotCache.empty(layers, slots, heads, capacity, dim, self.k.device, self.k.dtype)
+    def copy_rows(self, target: SlotCache, keep: list[int]) -> None:
+        """Put slot keep[i] into slot i of `target` (every other slot of it empty): the one copy a
+        batch pays when it changes bucket or needs more positions."""
+        target.lengths.zero_()
         if keep:
             index = torch.tensor(keep, device=self.k.device, dtype=torch.long)
-            filled = min(self.capacity, capacity)
-            new.k[:, : len(keep), :, :filled] = self.k[:, index, :, :filled]
-            new.v[:, : len(keep), :, :filled] = self.v[:, index, :, :filled]
-            new.lengths[: len(keep)] = self.lengths[index]
-        return new
+            filled = min(self.capacity, target.capacity)
+            target.k[:, : len(keep), :, :filled] = self.k[:, index, :, :filled]
+            target.v[:, : len(keep), :, :filled] = self.v[:, index, :, :filled]
+            target.lengths[: len(keep)] = self.lengths[index]
