@@ -5,7 +5,7 @@ the default), on the embedded Piper voice and on VoxCPM with a mid-size random m
 and 16 concurrent clients, plus one open-loop (Poisson) run.
 
     .venv/bin/python benchmarks/load_benchmark.py                       # both engines, ~12 minutes
-    .venv/bin/python benchmarks/load_benchmark.py --engines voxcpm --concurrency 1 8 --voxcpm-duration 8
+    .venv/bin/python benchmarks/load_benchmark.py --engines voxcpm --concurrency 1 8 --rounds 1
 
 Each mode is a fresh `voxbatch serve` process on a free loopback port (result cache off, so every
 request is computed), driven by benchmarks/loadgen.py from this process; each closed-loop client
@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loadgen import DEFAULT_TEXTS, LoadSpec, recent_steps, run_load  # noqa: E402
+from benchmarks.loadgen import DEFAULT_TEXTS, LoadResult, LoadSpec, recent_steps, run_load  # noqa: E402
 from benchmarks.servers import ServeProcess, describe_machine, load_average  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -90,16 +90,39 @@ def _count_parameters(folder: Path) -> float:
     return total / 1e6
 
 
-def measure(target: str, engine: Engine, duration_s: float | None = None, **load) -> dict:
+def measure(target: str, engine: Engine, duration_s: float | None = None, **load) -> tuple[LoadResult, list]:
+    """One run of the load; the result and the steps the server ran meanwhile."""
     since = time.time()
     if engine.parameters:
         load.setdefault("parameters", engine.parameters)
     spec = LoadSpec(texts=engine.texts, duration_s=duration_s or engine.duration_s, timeout_s=300, seed=7, **load)
-    summary = asyncio.run(run_load(target, spec)).summary()
-    summary["steps"] = asyncio.run(recent_steps(target, since))
-    rows = [r for _, r in summary["steps"]]
-    summary["rows_per_step"] = sum(rows) / len(rows) if rows else None
-    return summary
+    result = asyncio.run(run_load(target, spec))
+    return result, asyncio.run(recent_steps(target, since))
+
+
+def compare(servers: dict[str, ServeProcess], engine: Engine, rounds: int, duration_s: float | None = None,
+            **load) -> dict[str, dict]:
+    """The same load on every mode's server, `rounds` times, the modes' order reversed every other
+    round (drift in the machine's load then hits them alike); one summary per mode over its
+    rounds, with the steady-state rates averaged (loadgen.LoadResult.steady_rate)."""
+    runs: dict[str, list] = {mode: [] for mode in servers}
+    for number in range(rounds):
+        order = list(servers) if number % 2 == 0 else list(reversed(servers))
+        for mode in order:
+            runs[mode].append(measure(servers[mode].target, engine, duration_s, **load))
+    summaries = {}
+    for mode, done in runs.items():
+        results = [r for r, _ in done]
+        pooled = LoadResult(results[0].spec, [o for r in results for o in r.outcomes], sum(r.dropped for r in results),
+                            sum(r.wall_s for r in results), [b for r in results for b in r.batch_sizes])
+        summary = pooled.summary()  # its steady rates pool rounds on one time base: their sum
+        for key in ("steady_audio_s_per_s", "steady_goodput_s_per_s", "steady_requests_per_s"):
+            summary[key] /= rounds
+        summary["steps"] = done[0][1]  # the first round's, for the rows-per-step plot
+        rows = [r for _, steps in done for _, r in steps]
+        summary["rows_per_step"] = sum(rows) / len(rows) if rows else None
+        summaries[mode] = summary
+    return summaries
 
 
 def warm_up(target: str, engine: Engine) -> None:
@@ -107,7 +130,7 @@ def warm_up(target: str, engine: Engine) -> None:
 
 
 def run_engine(engine: Engine, modes: list[str], concurrency: list[int], open_rate_factor: float,
-               open_duration_factor: float) -> dict:
+               open_duration_factor: float, rounds: int) -> dict:
     rows: dict[tuple[str, str], dict] = {}
     with ExitStack() as stack:
         servers = {
@@ -117,24 +140,27 @@ def run_engine(engine: Engine, modes: list[str], concurrency: list[int], open_ra
         for server in servers.values():
             warm_up(server.target, engine)
         for clients in concurrency:
-            for mode, server in servers.items():
-                rows[(str(clients), mode)] = summary = measure(server.target, engine, clients=clients, max_requests=2000)
+            for mode, summary in compare(servers, engine, rounds, clients=clients, max_requests=2000).items():
+                rows[(str(clients), mode)] = summary
                 print(f"{engine.name} {mode:9s} {clients:2d} clients: {line(summary)}, load {load_average()}", flush=True)
+        if open_rate_factor <= 0:
+            return rows
         # Open loop: Poisson arrivals above what batching off (or the first mode) sustains at one client.
         base = rows.get(("1", "off")) or rows[(str(concurrency[0]), modes[0])]
-        rate = round(open_rate_factor * base["requests_per_s"], 2)
-        for mode, server in servers.items():
-            rows[(f"open {rate:g}/s", mode)] = summary = measure(
-                server.target, engine, engine.duration_s * open_duration_factor, rate=rate, max_requests=2000
-            )
+        rate = round(open_rate_factor * base["steady_requests_per_s"], 2)
+        duration = engine.duration_s * open_duration_factor
+        for mode, summary in compare(servers, engine, rounds, duration, rate=rate, max_requests=4000).items():
+            rows[(f"open {rate:g}/s", mode)] = summary
             print(f"{engine.name} {mode:9s} open {rate}/s: {line(summary)}", flush=True)
     return rows
 
 
 def line(s: dict) -> str:
     viable = "-" if s["stream_viability"] is None else f"{s['stream_viability']:.0%}"
-    return (f"{s['requests_per_s']:.2f} req/s, goodput {s['goodput_s_per_s']:.2f} audio s/s, viable {viable}, "
-            f"first audio p95 {s['first_audio_s'].get('p95', 0):.2f} s, p95 {s['latency_s'].get('p95', 0):.2f} s")
+    return (f"{s['requests_per_s']:.2f} req/s, goodput {s['goodput_s_per_s']:.2f} audio s/s "
+            f"(steady {s['steady_goodput_s_per_s']:.2f}, audio {s['steady_audio_s_per_s']:.2f}), viable {viable}, "
+            f"first audio p95 {s['first_audio_s'].get('p95', 0):.2f} s, p95 {s['latency_s'].get('p95', 0):.2f} s, "
+            f"rows per step {s['rows_per_step'] or 0:.2f}")
 
 
 def ms(d: dict, key: str) -> str:
@@ -161,21 +187,24 @@ def engine_section(engine: Engine, rows: dict, modes: list[str]) -> list[str]:
         viable = "-" if s["stream_viability"] is None else f"{s['stream_viability']:.1%}"
         per_step = "-" if s["rows_per_step"] is None else f"{s['rows_per_step']:.1f}"
         lines.append(
-            f"| {label(load)} | {mode} | {s['requests_per_s']:.2f} | {s['audio_s_per_s']:.2f} | {s['goodput_s_per_s']:.2f} | "
+            f"| {label(load)} | {mode} | {s['steady_requests_per_s']:.2f} | {s['steady_audio_s_per_s']:.2f} | "
+            f"{s['steady_goodput_s_per_s']:.2f} | "
             f"{viable} | {ms(ttfa, 'p50')} / {ms(ttfa, 'p95')} | {ms(lat, 'p50')} / {ms(lat, 'p95')} | {ms(wait, 'p95')} | "
             f"{per_step} | {s['ok']} ({s['streams']}) | {s['errors'] or '-'} |"
         )
     if "off" in modes and "streaming" in modes:
         lines += ["", "The streaming-aware scheduler against the other modes (same load, same run):", "",
-                  "| load | goodput vs off | goodput vs greedy | throughput (requests/s) vs off | viable streams | "
-                  "first audio p95 vs off |", "|---|---|---|---|---|---|"]
+                  "| load | goodput vs off | goodput vs greedy | throughput (audio s/s) vs off | throughput vs greedy | "
+                  "viable streams | "
+                  "first audio p95 vs off |", "|---|---|---|---|---|---|---|"]
         for load in dict.fromkeys(load for load, _ in rows):
             new, off, greedy = rows[(load, "streaming")], rows[(load, "off")], rows.get((load, "greedy"))
             viable = "-" if new["stream_viability"] is None else f"{new['stream_viability']:.1%}"
             lines.append(
-                f"| {label(load)} | {ratio(new['goodput_s_per_s'], off['goodput_s_per_s'])} | "
-                f"{ratio(new['goodput_s_per_s'], greedy['goodput_s_per_s']) if greedy else '-'} | "
-                f"{ratio(new['requests_per_s'], off['requests_per_s'])} | {viable} | "
+                f"| {label(load)} | {ratio(new['steady_goodput_s_per_s'], off['steady_goodput_s_per_s'])} | "
+                f"{ratio(new['steady_goodput_s_per_s'], greedy['steady_goodput_s_per_s']) if greedy else '-'} | "
+                f"{ratio(new['steady_audio_s_per_s'], off['steady_audio_s_per_s'])} | "
+                f"{ratio(new['steady_audio_s_per_s'], greedy['steady_audio_s_per_s']) if greedy else '-'} | {viable} | "
                 f"{ms(new['first_audio_s'], 'p95')} / {ms(off['first_audio_s'], 'p95')} ms |"
             )
     return lines + [""]
@@ -191,7 +220,7 @@ def plot(results: dict[str, dict], modes: list[str], trace_load: str, out: Path)
     fig, axes = plt.subplots(1, len(results), figsize=(5.5 * len(results), 4), squeeze=False)
     for ax, (engine, rows) in zip(axes[0], results.items()):
         for mode in modes:
-            points = [(int(load), s["goodput_s_per_s"]) for (load, m), s in rows.items() if m == mode and load.isdigit()]
+            points = [(int(load), s["steady_goodput_s_per_s"]) for (load, m), s in rows.items() if m == mode and load.isdigit()]
             ax.plot([p[0] for p in points], [p[1] for p in points], styles.get(mode, "o-"), label=MODE_LABELS[mode])
         ax.set_xscale("log", base=2)
         ax.set_xticks(sorted({int(l) for l, _ in rows if l.isdigit()}))
@@ -229,13 +258,15 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", choices=["piper", "voxcpm"], default=["piper", "voxcpm"])
     parser.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds of load per Piper configuration")
-    parser.add_argument("--voxcpm-duration", type=float, default=12.0, help="seconds of load per VoxCPM configuration")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds of load per Piper configuration and round")
+    parser.add_argument("--voxcpm-duration", type=float, default=8.0, help="seconds of load per VoxCPM configuration and round")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="runs of each configuration, the modes' order reversed every other round")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the VoxCPM server")
     parser.add_argument("--voxcpm-steps", type=int, default=10,
                         help="VoxCPM inference steps per patch (30 makes a step dear enough that 8 rows fall behind)")
     parser.add_argument("--open-rate-factor", type=float, default=1.5,
-                        help="open-loop rate, as a multiple of batching off's throughput at 1 client")
+                        help="open-loop rate, as a multiple of batching off's throughput at 1 client (0: no open loop)")
     parser.add_argument("--open-duration-factor", type=float, default=2.0,
                         help="open-loop duration, as a multiple of the closed-loop duration")
     parser.add_argument("--trace-load", default="8", help="the load whose rows per step are plotted (a concurrency)")
@@ -256,7 +287,8 @@ def main() -> None:
             else:
                 engine = voxcpm_engine(Path(tmp) / "voxcpm-mid", args.voxcpm_duration, args.threads, args.voxcpm_steps)
             engines[name] = engine
-            results[name] = run_engine(engine, args.modes, args.concurrency, args.open_rate_factor, args.open_duration_factor)
+            results[name] = run_engine(engine, args.modes, args.concurrency, args.open_rate_factor, args.open_duration_factor,
+                                       args.rounds)
     minutes = (time.time() - started) / 60
 
     lines = [
@@ -272,12 +304,16 @@ def main() -> None:
         + "; ".join(f"{m}: {MODE_LABELS[m]}" for m in args.modes) + ". Greedy and streaming-aware use the "
         "default window (50 ms bound, adaptive) and max batch (8). Closed loop: each client (its own caller) sends "
         f"its next request when the last one ends, for {args.duration:g} s (Piper) or {args.voxcpm_duration:g} s "
-        f"(VoxCPM), then waits for what is in flight. Open loop: Poisson arrivals at {args.open_rate_factor:g}x "
+        f"(VoxCPM), then waits for what is in flight; each configuration runs {args.rounds} time(s), the modes' order "
+        "reversed every other round, so that drift in the machine's load hits the modes alike. Open loop: Poisson arrivals at {args.open_rate_factor:g}x "
         f"the throughput of batching off at one client, for {args.open_duration_factor:g}x as long, spread over 16 "
         "callers. Half of the requests use StreamSynthesize (PCM). The load generator runs in one process on the "
         "same machine.",
         "",
-        "Columns: a stream is viable when every chunk arrived before the audio received before it had finished "
+        "Columns: requests/s, audio s/s and goodput are steady-state rates: over the time the load was offered, "
+        "past its first second, each request counted for the share of its life inside that window, averaged over "
+        "the rounds (totals over whole runs move by a whole request when one ends just after the run, a few per "
+        "cent at these counts); a stream is viable when every chunk arrived before the audio received before it had finished "
         "playing (playback starting with the first chunk); goodput is the audio seconds of viable streams per "
         "second (unary requests count in audio s/s only); first audio is the time to a stream's first chunk; "
         "latency is from the call to the last byte; queue wait is the server's (the longest of a request's work "

@@ -118,6 +118,20 @@ class LoadResult:
     wall_s: float  # from the first request to the last answer
     batch_sizes: list[int]  # sizes of the batches the server finished during the run
 
+    def steady_rate(self, outcomes: Sequence[Outcome], count: bool = False) -> float:
+        """Audio seconds (or requests, with `count`) per second while the load was offered, past
+        its first second (or tenth), each request counted for the share of its life inside that
+        window. Unlike totals over the whole run, a request that ends just after the window (or
+        a slow drain once the clients stop) moves it by a fraction, not by a whole request: short
+        runs resolve differences of a few per cent."""
+        low = min(1.0, self.spec.duration_s / 10)
+        high = self.spec.duration_s
+        total = 0.0
+        for o in outcomes:
+            life = max(o.end - o.start, 1e-9)
+            total += (1.0 if count else o.audio_s) * _overlap(o.start, o.end, low, high) / life
+        return total / (high - low)
+
     def summary(self) -> dict:
         ok = [o for o in self.outcomes if o.code == "OK"]
         streams = [o for o in ok if o.streamed]
@@ -136,6 +150,10 @@ class LoadResult:
             "audio_s_per_s": sum(o.audio_s for o in ok) / wall,
             # The issue's goodput: audio seconds of viable streams per second.
             "goodput_s_per_s": sum(o.audio_s for o in streams if o.viable) / wall,
+            # The same rates in the steady state (see steady_rate): what the comparisons use.
+            "steady_audio_s_per_s": self.steady_rate(ok),
+            "steady_goodput_s_per_s": self.steady_rate([o for o in streams if o.viable]),
+            "steady_requests_per_s": self.steady_rate(ok, count=True),
             "latency_s": percentiles([o.latency_s for o in ok]),
             "unary_latency_s": percentiles([o.latency_s for o in unary]),
             "stream_latency_s": percentiles([o.latency_s for o in streams]),
@@ -148,6 +166,10 @@ class LoadResult:
             "batch_size_item_mean": (sum(s * s for s in self.batch_sizes) / items) if items else None,
             "batch_size_counts": dict(sorted(Counter(self.batch_sizes).items())),
         }
+
+
+def _overlap(start: float, end: float, low: float, high: float) -> float:
+    return max(0.0, min(end, high) - max(start, low))
 
 
 def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict:

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from benchmarks.loadgen import LoadSpec, check_loopback, percentiles, run_load, viable
+from benchmarks.loadgen import LoadResult, LoadSpec, Outcome, check_loopback, percentiles, run_load, viable
 from tests.support.engines import ToneEngine
 from tests.support.server import ServerThread
 
@@ -28,6 +28,18 @@ def test_a_stream_is_viable_when_no_chunk_comes_after_the_audio_before_it_ran_ou
     assert not viable([0.0, 0.5, 2.1], [1.0, 1.0, 1.0])
     assert viable([0.0, 0.5, 9.0], [1.0, 1.0, 0.0])  # a closing chunk without audio cannot stall playback
     assert not viable([], [])
+
+
+def test_steady_rate_counts_each_request_for_its_share_inside_the_offered_load():
+    # Load offered for 11 s; the window is 1-11 s. Requests of 2 s of audio lasting 2 s each,
+    # back to back from 0 to 12 s: the steady rate is 1 audio s/s whichever way the ends fall,
+    # where counting whole requests over the run would give 12 / 12 or 11 / 11.
+    spec = LoadSpec(clients=1, duration_s=11.0)
+    outcomes = [Outcome(i, True, 2.0 * i, 2.0 * i + 2.0, "OK", audio_s=2.0) for i in range(6)]
+    result = LoadResult(spec, outcomes, 0, 12.0, [])
+    assert result.steady_rate(outcomes) == pytest.approx(1.0)
+    assert result.steady_rate(outcomes, count=True) == pytest.approx(0.5)
+    assert result.steady_rate(outcomes[:3]) == pytest.approx(0.5)  # 5 of the 10 window seconds
 
 
 def test_only_loopback_targets_are_accepted():

@@ -120,6 +120,11 @@ def test_rows_far_ahead_may_wait_while_another_stream_is_behind():
     rows = [stream(0.1), stream(4 * MARGIN + 0.5), unary(), new_stream()]
     assert may_wait(rows, MARGIN) == [False, True, True, False]
     assert may_wait([stream(1.0), stream(4 * MARGIN + 0.5)], MARGIN) == [False, False]
+    # A stream that just started (one chunk ahead) on steps cheaper than its audio gains on every
+    # step: nothing waits for it, batching goes on. On steps dearer than its audio, it loses.
+    starting = [stream(AUDIO), stream(4 * MARGIN + 0.5)]
+    assert may_wait(starting, MARGIN, step_s=0.06) == [False, False]
+    assert may_wait(starting, MARGIN, step_s=0.20) == [False, True]
 
 
 # -- playback deadlines ----------------------------------------------------------------------------

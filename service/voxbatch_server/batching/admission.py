@@ -234,9 +234,12 @@ class Scheduling:
         live = [i for i, p in enumerate(items) if not p.state.completed and not p.state.cancelled]
         rows = [items[i] for i in live]
         views = self.running_views(rows, steps, self.clock())
-        waits = {live[j] for j, wait in enumerate(scheduler.may_wait(views, self.limits.margin_s)) if wait}
-        if self.limits.fair_slowdown > 0 and rows:
-            key = rows[0].key
+        if not rows:
+            return frozenset()
+        key = rows[0].key
+        step = self.costs.step_s(key, len(rows))
+        waits = {live[j] for j, wait in enumerate(scheduler.may_wait(views, self.limits.margin_s, step)) if wait}
+        if self.limits.fair_slowdown > 0:
             limit = light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
             far = scheduler.FAR_AHEAD_MARGINS * self.limits.margin_s
             spare = sorted(

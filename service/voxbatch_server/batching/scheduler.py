@@ -145,12 +145,20 @@ def admit(
     return [c.item for c in joined]
 
 
-def may_wait(rows: Sequence[RowView], margin_s: float) -> list[bool]:
+def may_wait(rows: Sequence[RowView], margin_s: float, step_s: float | None = None) -> list[bool]:
     """Which rows may sit out a step (where the engine can do so cheaply): while some started
-    stream is below the margin, rows far ahead of theirs (or with no time pressure) give their
-    share of the step to those behind."""
-    behind = any(r.slack_s is not None and not r.fresh and r.slack_s < margin_s for r in rows)
-    if not behind:
+    stream is behind, rows far ahead of theirs (or with no time pressure) give their share of
+    the step to those behind. Behind: short of the margin and, when the step's cost `step_s` is
+    known, losing ground (a step costs at least the audio it gives) or running dry before the
+    next step ends. A stream that is still building its margin on steps cheaper than its audio
+    gains on every step: pausing others then would only cost batching."""
+
+    def behind(r: RowView) -> bool:
+        if r.slack_s is None or r.fresh or r.slack_s >= margin_s:
+            return False
+        return step_s is None or step_s >= r.audio_per_step or r.slack_s < step_s
+
+    if not any(behind(r) for r in rows):
         return [False] * len(rows)
     return [
         (not r.pressed) or (r.slack_s is not None and not r.fresh and r.slack_s > FAR_AHEAD_MARGINS * margin_s)
