@@ -1,23 +1,21 @@
-"""The whole VoxCPM decode step compiled per row bucket: the captured path.
+"""The whole VoxCPM decode step made fast per row bucket: the captured path.
 
 A step (step.whole_step) runs the LocDiT solver with guidance, the stop head, the LocEnc over
 the new patch and both LMs one position further, for every slot of a running batch's bucket, on
 the batch's slot tensors (fixed-capacity caches, per-slot lengths, a mask of live slots) and a
-noise buffer each row's own generator fills outside. Nothing in it reads back to the host, so
-on a GPU `mode="reduce-overhead"` captures it in a CUDA graph per bucket (one launch per patch
-instead of hundreds of kernels from Python); on a CPU inductor compiles it (fused small
-operators). The slot tensors are updated in place and marked as static addresses, so a graph
-reads and writes them where they are; only the noise, guidance and temperature are copied in.
-Finished batches hand their slot tensors to the step's pool, and the next batch of the same
-bucket and capacity takes them, so it replays the graph recorded for them.
+noise buffer each row's own generator fills outside. Nothing in it reads back to the host, so:
 
-The row count and the cache capacity are dynamic dimensions: the code is compiled once (twice:
-a bucket of one row is specialised) and every bucket reuses it; on a GPU each bucket still gets
-its own graph, recorded at start-up for the first capacity class (256 positions), and on first
-use for a batch that needs a larger capacity (a recording, not a compile). The solver's step
-count is part of the compiled code: start-up compiles the default (10); a batch with another
-count runs the eager step rather than making a request wait for a compile. The VAE decode stays
-outside (eager).
+- on a GPU it is captured in a CUDA graph per bucket and cache capacity (graphs.py): one launch
+  per patch instead of hundreds of kernels from Python. Capture records the eager kernels, so
+  start-up takes seconds and needs no compiler;
+- on a CPU inductor compiles it (fused small operators). Rows and capacity are dynamic
+  dimensions, so one compile (two: a bucket of one row is specialised) serves every bucket.
+
+The slot tensors are updated in place. Finished batches hand them to the step's pool and the
+next batch of the same bucket and capacity takes them, so a graph keeps reading and writing
+the same memory. The solver's step count is fixed per graph or program: start-up prepares the
+default (10); a batch with another count runs the eager step rather than making a request wait.
+The VAE decode stays outside (eager).
 """
 
 from __future__ import annotations
@@ -33,6 +31,7 @@ import torch
 from torch import nn
 
 from .model import VoxCPMNetwork
+from .graphs import CapturedGraphs
 from .running import RunningBatch, SlotPool
 from .slots import MIN_CAPACITY, row_buckets
 from .step import whole_step
@@ -73,25 +72,28 @@ class _WholeStep(nn.Module):
 
 
 class CompiledStep:
-    """The compiled whole step of one network, for batches of up to `buckets[-1]` rows running
-    `steps` solver steps. `calls` counts the steps it ran (tests check the path was taken)."""
+    """The whole step of one network made fast, for batches in `buckets` running `steps` solver
+    steps: CUDA graphs on a GPU, inductor on a CPU. `calls` counts the steps it ran (tests
+    check the path was taken)."""
 
-    def __init__(self, net: VoxCPMNetwork, buckets: tuple[int, ...], steps: tuple[int, ...], cuda_graphs: bool) -> None:
+    def __init__(self, net: VoxCPMNetwork, buckets: tuple[int, ...], steps: tuple[int, ...], cuda: bool) -> None:
         self.buckets = buckets
         self.steps = steps
-        self.cuda_graphs = cuda_graphs
-        self.mode = "reduce-overhead" if cuda_graphs else "default"
+        self.mode = "cuda-graphs" if cuda else "inductor"
         self.calls = 0
         self.warmup_s = 0.0
         self.pool = SlotPool()  # the slot tensors of finished batches, for the next ones
-        self._compiled = {
-            n: torch.compile(_WholeStep(net, n), mode=self.mode, dynamic=True, fullgraph=True) for n in steps
+        self.graphs = CapturedGraphs(net) if cuda else None
+        self._compiled = {} if cuda else {
+            # Rows and capacity are dynamic: one program serves every bucket (a bucket of one row
+            # is specialised) and every capacity.
+            n: torch.compile(_WholeStep(net, n), dynamic=True, fullgraph=True) for n in steps
         }
 
     def covers(self, slots: int, steps: int) -> bool:
         """Whether a batch of `slots` slots running `steps` solver steps finds its code ready
         (any other slot count or step count would compile while a request waits)."""
-        return steps in self._compiled and slots in self.buckets
+        return steps in self.steps and slots in self.buckets
 
     def batch_buckets(self, max_rows: int) -> tuple[int, ...]:
         """The buckets a batch of up to `max_rows` rows moves between: the compiled ones, and
@@ -99,28 +101,25 @@ class CompiledStep:
         return self.buckets if max_rows <= self.buckets[-1] else (*self.buckets, max_rows)
 
     def __call__(self, batch, live: torch.Tensor, noise: torch.Tensor, temperature: torch.Tensor, cfg: torch.Tensor, steps: int):
-        """One step of every slot of `batch` (a RunningBatch); returns (patches, stop) per slot,
-        copies the caller may keep (a graph's outputs are overwritten by its next replay)."""
-        if self.cuda_graphs:
-            torch.compiler.cudagraph_mark_step_begin()
-            for tensor in batch.static_tensors():
-                torch._dynamo.mark_static_address(tensor, guard=False)
+        """One step of every slot of `batch` (a RunningBatch); returns (patches, stop) per slot."""
         self.calls += 1
+        if self.graphs is not None:
+            return self.graphs(batch.tensors, live, noise, temperature, cfg, steps)
         lm, res = batch.lm, batch.res
-        new, stop = self._compiled[steps](
+        return self._compiled[steps](
             live, lm.k, lm.v, res.k, res.v, lm.lengths, batch.lm_hidden, batch.res_hidden, batch.condition,
             noise, temperature, cfg,
         )
-        return new.clone(), stop.clone()
 
 
 def compile_decode_step(
     net: VoxCPMNetwork, device: str, max_rows: int, progress: Callable[[str], None] = log.info,
     buckets: tuple[int, ...] | None = None, steps: tuple[int, ...] = (DEFAULT_STEPS,),
 ) -> CompiledStep:
-    """Compile the whole step for every row bucket up to `max_rows` (or the given `buckets`)
-    and run each once (three times on a GPU, where the graph is recorded on a later call), so
-    that the first request finds everything ready; installs it on `net`."""
+    """Compile (CPU) or capture (GPU) the whole step for every row bucket up to `max_rows` (or
+    the given `buckets`) by running each once, so that the first request finds everything
+    ready; installs it on `net`. A GPU captures the largest bucket first: the graphs share one
+    memory pool, which the largest sizes."""
     cuda = device.startswith("cuda")
     buckets = buckets or row_buckets(max_rows)
     limit = len(buckets) * len(steps) * 2 + 8
@@ -131,7 +130,7 @@ def compile_decode_step(
     cfg = net.config
     started = time.perf_counter()
     with torch.inference_mode():
-        for i, bucket in enumerate(buckets, 1):
+        for i, bucket in enumerate(sorted(buckets, reverse=cuda), 1):
             t0 = time.perf_counter()
             batch = RunningBatch(net, buckets, step.pool)
             batch.fit(bucket, MIN_CAPACITY)
@@ -140,14 +139,12 @@ def compile_decode_step(
             noise = torch.randn(bucket, cfg.feat_dim, cfg.patch_size, dtype=batch.dtype, **like)
             ones = torch.ones(bucket, dtype=torch.float32, **like)
             for n in steps:
-                for _ in range(3 if cuda else 1):
-                    batch.lm.lengths.zero_()
-                    step(batch, live, noise, ones, 2 * ones, n)
+                step(batch, live, noise, ones, 2 * ones, n)
             batch.close()  # its tensors, and on a GPU their graph, wait in the pool for the first batch
             if cuda:
                 torch.cuda.synchronize()
             progress(
-                f"compiled the decode step for {bucket} row{'s' if bucket > 1 else ''} "
+                f"{'captured' if cuda else 'compiled'} the decode step for {bucket} row{'s' if bucket > 1 else ''} "
                 f"(bucket {i} of {len(buckets)}, {time.perf_counter() - t0:.1f} s)"
             )
     step.warmup_s = time.perf_counter() - started

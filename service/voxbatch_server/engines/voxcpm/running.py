@@ -138,22 +138,24 @@ class SlotTensors:
 
 
 class SlotPool:
-    """Slot tensors kept between batches, at most one set per (slots, capacity). A captured
-    step reads and writes them at fixed addresses, so a later batch of a shape seen before
-    replays the graph recorded for them instead of recording another."""
+    """Slot tensors kept between batches, per (slots, capacity): as many sets of a shape as
+    batches of it ran at once (one per worker at most). A captured step reads and writes them at
+    fixed addresses, so a later batch that takes a set replays the graph captured for it instead
+    of capturing another."""
 
     def __init__(self) -> None:
-        self._free: dict[tuple[int, int], SlotTensors] = {}
+        self._free: dict[tuple[int, int], list[SlotTensors]] = {}
         self._lock = threading.Lock()
 
     def take(self, key: tuple[int, int]) -> SlotTensors | None:
         with self._lock:
-            return self._free.pop(key, None)
+            free = self._free.get(key)
+            return free.pop() if free else None
 
     def give(self, tensors: SlotTensors) -> None:
         tensors.lm.lengths.zero_()
         with self._lock:
-            self._free.setdefault(tensors.key, tensors)
+            self._free.setdefault(tensors.key, []).append(tensors)
 
 
 class RunningBatch:
@@ -185,10 +187,6 @@ class RunningBatch:
 
     def occupied(self) -> list[int]:
         return [s for s, row in enumerate(self.rows) if row is not None]
-
-    def static_tensors(self) -> list[torch.Tensor]:
-        """What the compiled step reads and writes in place (the VAE state stays outside)."""
-        return [self.lm.k, self.lm.v, self.res.k, self.res.v, self.lm.lengths, self.lm_hidden, self.res_hidden, self.condition]
 
     def join(self, rows: Sequence[Any]) -> list[int]:
         """Prefill `rows` and write them into free slots (moving to a larger bucket or capacity
