@@ -267,7 +267,7 @@ def main() -> None:
                         help="VoxCPM inference steps per patch (30 makes a step dear enough that 8 rows fall behind)")
     parser.add_argument("--open-rate-factor", type=float, default=1.5,
                         help="open-loop rate, as a multiple of batching off's throughput at 1 client (0: no open loop)")
-    parser.add_argument("--open-duration-factor", type=float, default=2.0,
+    parser.add_argument("--open-duration-factor", type=float, default=1.0,
                         help="open-loop duration, as a multiple of the closed-loop duration")
     parser.add_argument("--trace-load", default="8", help="the load whose rows per step are plotted (a concurrency)")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -310,10 +310,11 @@ def main() -> None:
         "callers. Half of the requests use StreamSynthesize (PCM). The load generator runs in one process on the "
         "same machine.",
         "",
-        "Columns: requests/s, audio s/s and goodput are steady-state rates: over the time the load was offered, "
-        "past its first second, each request counted for the share of its life inside that window, averaged over "
-        "the rounds (totals over whole runs move by a whole request when one ends just after the run, a few per "
-        "cent at these counts); a stream is viable when every chunk arrived before the audio received before it had finished "
+        "Columns: requests/s, audio s/s and goodput are steady-state rates: what was delivered while the load was "
+        "offered, past its first second (streams chunk by chunk as the chunks arrived, a unary request when it "
+        "ended), averaged over the rounds (totals over whole runs divided by their length move with the drain "
+        "after the clients stop, and by a whole request when one ends just after the run: a few per cent at "
+        "these counts); a stream is viable when every chunk arrived before the audio received before it had finished "
         "playing (playback starting with the first chunk); goodput is the audio seconds of viable streams per "
         "second (unary requests count in audio s/s only); first audio is the time to a stream's first chunk; "
         "latency is from the call to the last byte; queue wait is the server's (the longest of a request's work "

@@ -104,6 +104,7 @@ class Outcome:
     viable: bool | None = None  # streams: no chunk arrived after the audio before it had played
     complete: bool = False  # OK with audio; streams: every sentence's chunks, the last marked final
     details: str = ""
+    deliveries: list[tuple[float, float]] = field(default_factory=list)  # (when, audio seconds) as it arrived
 
     @property
     def latency_s(self) -> float:
@@ -119,17 +120,17 @@ class LoadResult:
     batch_sizes: list[int]  # sizes of the batches the server finished during the run
 
     def steady_rate(self, outcomes: Sequence[Outcome], count: bool = False) -> float:
-        """Audio seconds (or requests, with `count`) per second while the load was offered, past
-        its first second (or tenth), each request counted for the share of its life inside that
-        window. Unlike totals over the whole run, a request that ends just after the window (or
-        a slow drain once the clients stop) moves it by a fraction, not by a whole request: short
-        runs resolve differences of a few per cent."""
+        """Audio seconds (or requests finished, with `count`) delivered per second while the load
+        was offered, past its first second (or tenth): a stream's audio counts chunk by chunk as
+        it arrived, a unary request's when it ended. Unlike totals over the whole run divided by
+        its length, the drain after the clients stop (a few slow requests, or one that ends just
+        after the run) does not move it, and streams count by the chunk, not by the request."""
         low = min(1.0, self.spec.duration_s / 10)
         high = self.spec.duration_s
-        total = 0.0
-        for o in outcomes:
-            life = max(o.end - o.start, 1e-9)
-            total += (1.0 if count else o.audio_s) * _overlap(o.start, o.end, low, high) / life
+        if count:
+            total = float(sum(low <= o.end < high for o in outcomes))
+        else:
+            total = sum(seconds for o in outcomes for at, seconds in o.deliveries if low <= at < high)
         return total / (high - low)
 
     def summary(self) -> dict:
@@ -166,10 +167,6 @@ class LoadResult:
             "batch_size_item_mean": (sum(s * s for s in self.batch_sizes) / items) if items else None,
             "batch_size_counts": dict(sorted(Counter(self.batch_sizes).items())),
         }
-
-
-def _overlap(start: float, end: float, low: float, high: float) -> float:
-    return max(0.0, min(end, high) - max(start, low))
 
 
 def percentiles(values: Sequence[float], points: Sequence[int] = (50, 95, 99)) -> dict:
@@ -257,6 +254,8 @@ class _Run:
             outcome.code = error.code().name
             outcome.details = (error.details() or "")[:200]
         outcome.end = self.now()
+        if not streamed and outcome.code == "OK":
+            outcome.deliveries = [(outcome.end, outcome.audio_s)]
         self.outcomes.append(outcome)
 
     async def _stream(self, request, outcome: Outcome, metadata: tuple) -> None:
@@ -272,6 +271,7 @@ class _Run:
             outcome.batch_size = max(outcome.batch_size, chunk.timings.batch_size)
         outcome.chunks = len(arrivals)
         outcome.audio_s = sum(durations)
+        outcome.deliveries = list(zip(arrivals, durations))
         if arrivals:
             outcome.first_audio_s = arrivals[0] - outcome.start
         outcome.viable = viable(arrivals, durations)

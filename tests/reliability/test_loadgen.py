@@ -30,16 +30,17 @@ def test_a_stream_is_viable_when_no_chunk_comes_after_the_audio_before_it_ran_ou
     assert not viable([], [])
 
 
-def test_steady_rate_counts_each_request_for_its_share_inside_the_offered_load():
-    # Load offered for 11 s; the window is 1-11 s. Requests of 2 s of audio lasting 2 s each,
-    # back to back from 0 to 12 s: the steady rate is 1 audio s/s whichever way the ends fall,
-    # where counting whole requests over the run would give 12 / 12 or 11 / 11.
+def test_steady_rate_counts_audio_as_it_arrived_while_the_load_was_offered():
+    # Load offered for 11 s; the window is 1-11 s. Unary requests deliver their audio when they
+    # end, streams chunk by chunk: what arrives before the window or in the drain after it does
+    # not count, however long the drain.
     spec = LoadSpec(clients=1, duration_s=11.0)
-    outcomes = [Outcome(i, True, 2.0 * i, 2.0 * i + 2.0, "OK", audio_s=2.0) for i in range(6)]
-    result = LoadResult(spec, outcomes, 0, 12.0, [])
-    assert result.steady_rate(outcomes) == pytest.approx(1.0)
-    assert result.steady_rate(outcomes, count=True) == pytest.approx(0.5)
-    assert result.steady_rate(outcomes[:3]) == pytest.approx(0.5)  # 5 of the 10 window seconds
+    unary = [Outcome(i, False, 2.0 * i, 2.0 * i + 2.0, "OK", audio_s=2.0, deliveries=[(2.0 * i + 2.0, 2.0)]) for i in range(6)]
+    stream = Outcome(6, True, 0.0, 30.0, "OK", audio_s=6.0, deliveries=[(0.5, 1.0), (5.0, 2.0), (30.0, 3.0)])
+    result = LoadResult(spec, [*unary, stream], 0, 30.0, [])
+    assert result.steady_rate(unary) == pytest.approx(1.0)  # ends at 2, 4, 6, 8, 10 s
+    assert result.steady_rate([stream]) == pytest.approx(0.2)  # only the chunk at 5 s
+    assert result.steady_rate(unary, count=True) == pytest.approx(0.5)
 
 
 def test_only_loopback_targets_are_accepted():
