@@ -53,8 +53,9 @@ def whole_step(net: VoxCPMNetwork, steps: int, live, lm_k, lm_v, res_k, res_v, l
 
 def eager_step(net: VoxCPMNetwork, batch, slots: list[int], noise, temperature, cfg, steps: int):
     """The step of the rows in `slots` only (the others, paused or free, are not computed):
-    the DiT and LocEnc see just these rows; the LMs run over the slots up to the highest one,
-    since a slot cache is read in place and a gather would copy every row's keys and values.
+    the DiT and LocEnc see just these rows; the LMs run over the slots up to the highest one and
+    the positions up to the longest, since a slot cache is read in place and a gather would copy
+    every row's keys and values.
     Returns the patches (n, P, D) and stop decisions (n,) in the order of `slots`."""
     index = torch.tensor(slots, device=batch.lm_hidden.device, dtype=torch.long)
     new, current, stop = patch_rows(
@@ -64,7 +65,12 @@ def eager_step(net: VoxCPMNetwork, batch, slots: list[int], noise, temperature, 
     inputs = torch.zeros(top, current.shape[1], device=current.device, dtype=current.dtype)
     inputs[index] = current
     lm, res = batch.lm, batch.res
-    next_lm, next_res = advance(net, inputs, lm.k[:, :top], lm.v[:, :top], res.k[:, :top], res.v[:, :top], lm.lengths[:top])
+    # Attention reads only the positions some slot has filled, not the whole capacity.
+    span = int(lm.lengths[:top].max()) + 1
+    next_lm, next_res = advance(
+        net, inputs, lm.k[:, :top, :, :span], lm.v[:, :top, :, :span], res.k[:, :top, :, :span], res.v[:, :top, :, :span],
+        lm.lengths[:top],
+    )
     batch.lm_hidden[index] = next_lm[index]
     batch.res_hidden[index] = next_res[index]
     batch.condition[index] = new
