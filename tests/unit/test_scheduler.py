@@ -280,3 +280,43 @@ def test_admission_skips_the_heavier_caller_and_lets_the_lighter_one_in():
     # A started stream's due sentence is never refused for the share: it must not stall.
     due = [Candidate(flood, stream(2.0), True), Candidate(light, unary())]
     assert admit(flood_rows, due, 6, COSTS, fits=rule.may_grow) == [flood, light]
+
+
+def test_a_light_callers_request_goes_first_beside_a_flood_on_a_whole_batch_engine():
+    from voxbatch_server.batching.admission import Scheduling
+    from voxbatch_server.batching.costmodel import CostModel
+    from voxbatch_server.batching.policy import BatchLimits
+
+    costs = CostModel()
+    for _ in range(3):
+        costs.observe_step("k", 1, 0.03)  # a work item takes 0.03 s; a batch may run 8 (0.24 s) first
+    clock = SimClockValue()
+    scheduling = Scheduling(BatchLimits(), costs, clock)
+    scheduling.stepwise = False  # a whole batch at a time (Piper computing rows in turn)
+    flood = caller_rows(*["flood"] * 5)  # more queued than one stream's ramp: a backlog
+    due = flood[0]
+    due.track = RequestTrack(stream=True, caller="flood", rows=[RowProgress(done=True), RowProgress()])
+    due.row = 1
+    due.track.emitted(0, 0.0, 0.55)
+    due.track.finished(0, 0.0)
+    [light] = caller_rows("light")
+    light.seq = 9
+    scheduling.rank([*flood, light], 0, 0.0)
+    # The flood's next sentence is due (0.55 s of slack, 0.27 s of lead) and can spare a light
+    # request: the light request goes first, ahead of the flood's due sentence.
+    assert due.rank == 0 and light.rank == -1
+    # Once that sentence could not wait for it and keep half the margin, the light request waits.
+    clock.t = 0.15
+    scheduling.rank([*flood, light], 0, 0.15)
+    assert due.rank == 0 and light.rank == 1
+    # A peer with as little queued as it (no backlog beside it) keeps its place in fair order.
+    scheduling.rank([*flood[1:4], light], 0, 0.15)
+    assert light.rank == 1
+
+
+class SimClockValue:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t

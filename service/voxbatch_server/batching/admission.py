@@ -19,6 +19,7 @@ from .protection import CallerActivity, Protection, light_limit
 from .scheduler import Candidate, RowView, StepCosts
 
 MIN_WINDOW_S = 0.010
+BACKLOG_ITEMS = 3  # a stream's first three items are its ramp (text.group_sentences): more queued is a backlog
 log = logging.getLogger(__name__)
 
 
@@ -90,9 +91,11 @@ class Scheduling:
     def rank(self, queue: Sequence[Pending], running_rows: int, now: float) -> None:
         """Urgency within each priority class: 0 for a started stream's sentence that must start
         now to stay ahead (or a unary request whose deadline is near), 2 for a later sentence not
-        needed yet, 1 for the rest (new requests: the quick start). Greedy keeps arrival order."""
+        needed yet, 1 for the rest (new requests: the quick start); -1 for a light caller's
+        request beside a flood on a whole-batch engine. Greedy keeps arrival order."""
         if not self.streaming:
             return
+        spare: dict[int, float] = {}  # per class: the least a due sentence could still wait
         for item in queue:
             view = self.view(item, now)
             if view.fresh or view.slack_s is None:
@@ -101,6 +104,32 @@ class Scheduling:
                 continue
             lead = self._lead(item, view, running_rows)
             item.rank = 0 if view.slack_s <= self.limits.margin_s + lead else (2 if item.track.stream else 1)
+            if item.rank == 0:
+                spare[item.priority] = min(spare.get(item.priority, math.inf), view.slack_s - lead)
+        if self.limits.fair_slowdown > 0 and self.stepwise is False:
+            self._rank_light_callers(queue, spare)
+
+    def _rank_light_callers(self, queue: Sequence[Pending], spare: dict[int, float]) -> None:
+        """For a whole-batch engine (its batches take no rows in between): a new request of a
+        caller with nothing else queued goes first (-1) while another caller of its class has a
+        backlog (more items queued than one stream's ramp). Else a flood's sentences that fall
+        due one after another keep it waiting, however fair the order among new requests. Only
+        while every due sentence can wait for all such requests and keep half the margin: they
+        spend the margin, never make a started stream stall. (A step-wise engine takes a light
+        caller's row in between steps: the protection covers it there.)"""
+        queued = Counter((p.priority, p.caller) for p in queue)
+        backlog: dict[int, int] = {}
+        for (priority, _), count in queued.items():
+            backlog[priority] = max(backlog.get(priority, 0), count)
+        light = [
+            p for p in queue
+            if p.rank == 1 and queued[(p.priority, p.caller)] == 1 and backlog[p.priority] > BACKLOG_ITEMS
+        ]
+        ahead: Counter[int] = Counter()
+        for item in sorted(light, key=lambda p: p.order):
+            ahead[item.priority] += 1
+            if ahead[item.priority] * self.costs.step_s(item.key, 1) <= spare.get(item.priority, math.inf) - self.limits.margin_s / 2:
+                item.rank = -1
 
     def _lead(self, item: Pending, view: RowView, running_rows: int) -> float:
         """How long before it is needed a waiting row must be started."""

@@ -43,7 +43,7 @@ class Pending:
     state: Any = field(default=None, repr=False)
     caller: str = ""
     tag: float = 0.0  # fair-share tag within the priority class (fairshare.py)
-    rank: int = 1  # urgency within the class, set by the scheduler: 0 due, 1 normal, 2 not needed yet
+    rank: int = 1  # urgency within the class, set by the scheduler: -1 light caller, 0 due, 1 normal, 2 not needed yet
     track: Any = field(default=None, repr=False)  # the request's RequestTrack (playback.py)
     row: int = 0  # this item's sentence within its request
     joined_step: int = 0  # the running batch's step count when this item joined it
