@@ -24,14 +24,13 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from .model import VoxCPMNetwork
 from .graphs import CapturedGraphs
+from .model import VoxCPMNetwork
 from .running import RunningBatch, SlotPool
 from .slots import MIN_CAPACITY, row_buckets
 from .step import whole_step
