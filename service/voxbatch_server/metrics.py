@@ -272,6 +272,12 @@ def _scheduler_metrics(batcher: Batcher) -> Iterator[Metric]:
          report.held_back),
         ("voxbatch_caller_cap_rejections", "Requests refused because their caller had its cap of queued work.",
          report.refused_caller_cap),
+        ("voxbatch_scheduler_held_for_share", "Decisions that passed over a heavier caller's waiting rows to protect "
+         "lighter callers (--fair-slowdown).", report.held_for_share),
+        ("voxbatch_scheduler_cut_ins", "Lighter callers' items run between the rows of a flooding caller's item.",
+         report.cut_ins),
+        ("voxbatch_scheduler_paused_row_steps", "Rows that sat a step out so that others could catch up or step "
+         "faster (rows_that_may_wait).", report.paused_row_steps),
     ):
         yield CounterMetricFamily(name, help_text, value=value)
     cost = GaugeMetricFamily("voxbatch_step_cost_seconds", "The scheduler's fitted cost of one step, by rows.", labels=["rows"])

@@ -65,6 +65,7 @@ class SimEngine:
             if not active:
                 break
             paused = session.rows_that_may_wait()
+            live = len(active)
             active = [i for i in active if i not in paused] or active
             prefill = self.prefill_s * joined
             step = self.step_s(len(active))
@@ -75,7 +76,7 @@ class SimEngine:
                 session.emit(i, EngineAudio(np.zeros(1, np.float32), 1), AUDIO)
                 if rows[i][1] == rows[i][0].steps:
                     session.complete(i, EngineAudio(np.zeros(1, np.float32), 1), len(active))
-            session.step(len(active), step, joined, prefill)
+            session.step(len(active), step, joined, prefill, paused=live - len(active))
             joined = 0
         return [EngineAudio(np.zeros(1, np.float32), 1) for _ in rows]
 
@@ -233,13 +234,14 @@ async def test_a_light_caller_next_to_a_flood_runs_within_twice_its_time_alone()
             latencies.append(clock.t - sent)
         await asyncio.wait_for(asyncio.gather(*(t.result() for ts in floods for t in ts)), 10)
         await batcher.drain()
-        return latencies, engine
+        return latencies, engine, batcher.scheduler_report()
 
-    alone, _ = await light_latencies(1.5, flood=False)
-    protected, engine = await light_latencies(1.5)
-    unprotected, _ = await light_latencies(0)
+    alone, _, _ = await light_latencies(1.5, flood=False)
+    protected, engine, report = await light_latencies(1.5)
+    unprotected, _, _ = await light_latencies(0)
     assert max(protected) <= 2 * max(alone)
     assert max(unprotected) > 2 * max(alone)
+    assert report.paused_row_steps > 0  # what the operator sees of it
     assert 2 in engine.rows_per_step and 7 in engine.rows_per_step  # the flood stepped beside the light, and alone
 
 
@@ -295,3 +297,4 @@ async def test_a_light_callers_item_cuts_in_between_the_rows_of_a_floods_long_it
     # Protected, the light item waits for one row of the flood's item (0.02 s), not for the item.
     waited = light[0][0].timings.queue_wait_s
     assert waited < 0.05 if fair_slowdown else waited > 0.25
+    assert batcher.scheduler_report().cut_ins == (1 if fair_slowdown else 0)

@@ -172,7 +172,7 @@ class Scheduling:
             many rows as the stream's caller: a lighter caller is not kept out by them."""
             return sum(1 for caller in streams.values() if held[caller] <= held[item.caller])
 
-        fits = protection.may_grow if protection is not None else None
+        fits = self._counted(protection.may_grow) if protection is not None else None
         joined = scheduler.admit(views, candidates, room, costs, reserved, fits)
         self.decisions["admitted"] += len(joined)
         if len(joined) < len(candidates) and len(joined) < room:
@@ -232,9 +232,29 @@ class Scheduling:
             if item.key not in rules:
                 rules[item.key] = self.protection(item.key, running, queue, now, started_streams(queue, item.key))
             rule = rules[item.key]
-            return rule is not None and item.rank != 0 and not rule.may_grow(item, batch)
+            return rule is not None and item.rank != 0 and not may_grow(rule)(item, batch)
+
+        counted: dict[int, Callable[[Pending, list[Pending]], bool]] = {}
+
+        def may_grow(rule: Protection) -> Callable[[Pending, list[Pending]], bool]:
+            return counted.setdefault(id(rule), self._counted(rule.may_grow))
 
         return skip
+
+    def _counted(self, may_grow: Callable[[Pending, list[Pending]], bool]) -> Callable[[Pending, list[Pending]], bool]:
+        """`may_grow` for one decision, counting the decision once (held_for_share) if it passes
+        over any row."""
+        passed = False
+
+        def counted(item: Pending, joined: list[Pending]) -> bool:
+            nonlocal passed
+            ok = may_grow(item, joined)
+            if not ok and not passed:
+                passed = True
+                self.decisions["held_for_share"] += 1
+            return ok
+
+        return counted
 
     def window(self) -> Callable[[list[Pending]], float] | None:
         """The adaptive window (None: the fixed one)."""

@@ -149,6 +149,9 @@ class Batcher(Execution):
         return SchedulerReport(
             rows_admitted=self.scheduling.decisions["admitted"],
             held_back=self.scheduling.decisions["held_back"],
+            held_for_share=self.scheduling.decisions["held_for_share"],
+            cut_ins=self.scheduling.decisions["cut_in"],
+            paused_row_steps=self.scheduling.decisions["paused_row_steps"],
             refused_caller_cap=sum(self.fair.refused.values()),
             step_costs=tuple(self.costs.curve(key, self.limits.max_batch_size)) if known else (),
             prefill_s=self.costs.prefill_s(key, 1) if known else 0.0,
@@ -336,6 +339,7 @@ class Batcher(Execution):
         if self._in_use - session.cost + grown > self.limits.memory_budget_bytes:
             return []
         self._join(session, [item], self.clock())
+        self.scheduling.decisions["cut_in"] += 1
         return [item]
 
     def _join(self, session: BatchSession, joined: list[Pending], now: float) -> None:

@@ -83,6 +83,8 @@ class BatchSession:
             costs.observe_finish(key, left, left_s)
         self.steps += 1
         self.paused_row_steps += paused
+        if paused:
+            self._batcher.scheduling.decisions["paused_row_steps"] += paused
 
     def report_memory(self, estimated_bytes: int, measured_bytes: int) -> None:
         """The engine's estimate of this batch's peak (every row that ran in it) and the peak the

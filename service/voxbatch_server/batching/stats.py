@@ -74,3 +74,6 @@ class SchedulerReport:
     prefill_s: float  # one joining row
     finish_s: float  # one finishing row
     audio_per_step_s: float
+    held_for_share: int = 0  # times a heavier caller's waiting row was passed over for lighter callers
+    cut_ins: int = 0  # lighter callers' items run between the rows of a whole-batch engine's item
+    paused_row_steps: int = 0  # rows that sat a step out (rows_that_may_wait), summed over the steps
