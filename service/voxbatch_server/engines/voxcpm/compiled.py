@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch._inductor.runtime.cache_dir_utils import default_cache_dir
 
 from .graphs import CapturedGraphs
 from .model import VoxCPMNetwork
@@ -51,11 +53,54 @@ def compile_wanted(mode: str, device: str) -> bool:
     return mode == "on" or (mode == "auto" and device.startswith("cuda"))
 
 
-def use_cache_dir(cache_dir: Path) -> None:
-    """Keep inductor's and Triton's compiled code in `cache_dir`, which outlives the process."""
+def use_cache_dir(cache_dir: Path, fresh: bool = False) -> None:
+    """Keep inductor's and Triton's compiled code in `cache_dir`, which outlives the process.
+    A TRITON_CACHE_DIR set by the operator is kept, except when moving to a `fresh` folder
+    (the old Triton cache may be as broken as inductor's)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache_dir)
-    os.environ.setdefault("TRITON_CACHE_DIR", str(cache_dir / "triton"))
+    if fresh:
+        os.environ["TRITON_CACHE_DIR"] = str(cache_dir / "triton")
+    else:
+        os.environ.setdefault("TRITON_CACHE_DIR", str(cache_dir / "triton"))
+
+
+# Names the subfolder of the cache dir that start-up compiles into after a broken cache was
+# left behind, so that later restarts reuse it instead of failing on the broken one again.
+ACTIVE_FILE = "ACTIVE"
+
+
+def active_cache_dir(cache_dir: Path) -> Path:
+    """The folder start-up compiles into: `cache_dir`, or the fresh subfolder a retry made."""
+    try:
+        name = (cache_dir / ACTIVE_FILE).read_text().strip()
+    except OSError:
+        return cache_dir
+    folder = cache_dir / name
+    return folder if name and "/" not in name and folder.is_dir() else cache_dir
+
+
+def fresh_cache_dir(cache_dir: Path) -> Path:
+    """A new, empty subfolder of `cache_dir` (unique per attempt, so two servers sharing the
+    cache never write into one another's half-finished files)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    folder = cache_dir / f"fresh-{stamp}-{os.getpid()}"
+    folder.mkdir(parents=True, exist_ok=False)
+    return folder
+
+
+def _mark_active(cache_dir: Path, folder: Path) -> None:
+    temporary = cache_dir / f".{ACTIVE_FILE}.{os.getpid()}"
+    temporary.write_text(folder.name + "\n")
+    temporary.replace(cache_dir / ACTIVE_FILE)  # atomic: a concurrent start reads old or new, never half
+
+
+def _forget_compiled_code() -> None:
+    """Drop what this process compiled or loaded, so a retry starts clean in its new folder."""
+    from torch._inductor.utils import clear_caches
+
+    torch._dynamo.reset()
+    clear_caches()
 
 
 class _WholeStep(nn.Module):
@@ -156,16 +201,36 @@ def prepare_decode_step(
     net: VoxCPMNetwork, device: str, mode: str, max_rows: int, cache_dir: Path | None,
     steps: tuple[int, ...] = (DEFAULT_STEPS,),
 ) -> CompiledStep | None:
-    """The engine's start-up: compile when `mode` asks for it (auto: with CUDA). With `on`, a
-    failure stops the start-up; with `auto` the engine logs it and serves eager."""
+    """The engine's start-up: compile when `mode` asks for it (auto: with CUDA). A failure is
+    retried once in a fresh cache folder: a process killed mid-compile leaves truncated files in
+    the cache (`main.so: file too short`) that would otherwise fail every later start. Then, with
+    `on`, a failure stops the start-up; with `auto` the engine logs it and serves eager."""
     if not compile_wanted(mode, device):
         return None
     if cache_dir is not None:
-        use_cache_dir(cache_dir)
-    log.info("compiling the VoxCPM decode step for up to %d rows (--compile %s); cache in %s", max_rows, mode,
-             os.environ.get("TORCHINDUCTOR_CACHE_DIR", "torch's default"))
+        use_cache_dir(active_cache_dir(cache_dir))
+    in_use = Path(os.environ.get("TORCHINDUCTOR_CACHE_DIR") or default_cache_dir())
+    log.info("compiling the VoxCPM decode step for up to %d rows (--compile %s); cache in %s", max_rows, mode, in_use)
     try:
-        compiled = compile_decode_step(net, device, max_rows, steps=steps)
+        try:
+            compiled = compile_decode_step(net, device, max_rows, steps=steps)
+        except Exception as error:
+            net.compiled_step = None
+            fresh = fresh_cache_dir(cache_dir if cache_dir is not None else in_use)
+            log.warning(
+                "compiling the decode step failed with the compile cache in %s (%s: %s); it may hold files "
+                "half-written by a process stopped mid-compile: retrying once in a fresh cache folder %s "
+                "(to reclaim the space, stop the servers sharing the cache and delete it)", in_use, type(error).__name__, error, fresh,
+            )
+            _forget_compiled_code()
+            use_cache_dir(fresh, fresh=True)
+            try:
+                compiled = compile_decode_step(net, device, max_rows, steps=steps)
+            except Exception:
+                shutil.rmtree(fresh, ignore_errors=True)  # no one else writes there; failed starts leave no litter
+                raise
+            if cache_dir is not None:
+                _mark_active(cache_dir, fresh)
     except Exception as error:
         net.compiled_step = None
         if mode == "on":
