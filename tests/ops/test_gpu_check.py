@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.gpu_check import Check, Plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -21,7 +23,8 @@ def test_the_dry_run_passes_and_writes_every_result_to_one_folder(tmp_path):
     )
     summary = json.loads((out / "summary.json").read_text())
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert summary["passed"] and summary["dry_run"]
+    assert summary["passed"] and summary["dry_run"] and summary["cut_short"] == []
+    assert "Cut short: none" in (out / "summary.md").read_text()
     steps = {s["name"]: s for s in summary["steps"]}
     assert list(steps) == ["environment", "checkpoint", "cuda-tests", "throughput", "throughput-v2", "load"]
     assert all(s["status"] == "ok" for s in steps.values())
@@ -54,4 +57,16 @@ def test_a_failed_or_hung_step_is_recorded_and_the_next_still_runs(tmp_path):
     assert 5 <= hung.seconds < 30
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["status"] for s in summary["steps"]] == ["failed", "timed out", "ok"] and not summary["passed"]
-    assert "| cuda-tests | failed |" in (tmp_path / "summary.md").read_text()
+    assert summary["cut_short"] == ["throughput"]  # a failure is not a cut
+    text = (tmp_path / "summary.md").read_text()
+    assert "| cuda-tests | failed |" in text
+    assert "Cut short: **throughput** (timed out: stopped after 6 s, its own limit)" in text
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_the_step_limits_fit_the_budget(dry_run):
+    """Steps that may each take their whole limit still all run: none is skipped for want of
+    time because an earlier one overran (the GPU run must finish in under 8 minutes)."""
+    plan = Plan.for_run(dry_run)
+    assert sum(plan.step_limits_s.values()) <= plan.budget_s <= 480
+    assert set(plan.step_limits_s) == {"environment", "checkpoint", "cuda-tests", "throughput", "throughput-v2", "load"}
