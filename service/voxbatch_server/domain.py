@@ -179,6 +179,8 @@ class EngineInfo:
     # Clones from a clip alone (no transcript), and takes a continuation prompt besides.
     supports_isolated_reference: bool = False
     normalize_default: bool = False  # spell out numbers, dates, units... unless a request says otherwise
+    # How the decode step runs (compiled.decode_step_mode); operators must see a silent fallback.
+    decode_step: str = ""
 
 
 @dataclass

@@ -228,6 +228,14 @@ class _StateCollector(Collector):
                                  labels=["version", "engine", "model"])
         info.add_metric([self._version, self._engine.name, self._engine.model], 1)
         yield info
+        if self._engine.decode_step:
+            step = GaugeMetricFamily(
+                "voxbatch_decode_step_info",
+                "How the engine runs its decode step: cuda-graphs, inductor, eager, or eager-fallback "
+                "(compiling failed at start-up; always 1).", labels=["mode"],
+            )
+            step.add_metric([self._engine.decode_step], 1)
+            yield step
         yield GaugeMetricFamily("voxbatch_queue_depth", "Work items (sentences) waiting in the queue now.", value=b.queue_depth)
         yield GaugeMetricFamily("voxbatch_queue_capacity", "Most work items the queue holds (--max-queue-size).",
                                 value=b.max_queue_size)

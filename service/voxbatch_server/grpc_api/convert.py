@@ -209,6 +209,7 @@ def server_info_response(
         voice_store=voice_store,
         max_saved_voices=settings.max_saved_voices,
         normalize_default=info.normalize_default,
+        decode_step=info.decode_step,
         max_voice_clip_bytes=settings.max_voice_clip_mb << 20,
     )
 

@@ -142,17 +142,33 @@ def test_compile_setting_is_validated():
         Settings.from_argv(["--compile", "yes"])
 
 
-def test_a_failed_compile_serves_eager_with_auto_and_stops_the_start_with_on(tiny_dir, monkeypatch, caplog):
+def test_a_failed_compile_serves_eager_with_auto_and_stops_the_start_with_on(tiny_dir, tmp_path, monkeypatch, caplog):
+    """As `auto` on a GPU whose capture fails (compile_decode_step captures there): the server
+    starts, serves eager, and its log, server info and metrics say so."""
+    import httpx
+
+    from tests.support.net import free_port, parse_metrics
+    from tests.support.server import ServerThread
+    from voxbatch import Client
+
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
     monkeypatch.setattr(compiled_step, "compile_decode_step", broken)
     with caplog.at_level(logging.WARNING):
         engine = VoxCPMEngine(tiny_dir, device="cpu", compile="auto")
-    assert engine.compiled is None  # auto on a CPU: not even tried
+    assert engine.compiled is None and engine.info.decode_step == "eager"  # auto on a CPU: not even tried
     monkeypatch.setattr(compiled_step, "compile_wanted", lambda mode, device: True)
-    engine = VoxCPMEngine(tiny_dir, device="cpu", compile="auto")
-    assert engine.compiled is None and "serving eager" in caplog.text
+    engine = VoxCPMEngine(tiny_dir, device="cpu", compile="auto", compile_cache_dir=tmp_path / "cache")
+    assert engine.compiled is None and engine._net.compiled_step is None
+    fallback = [r.getMessage() for r in caplog.records if "serving eager instead" in r.getMessage()]
+    assert len(fallback) == 1 and "no C++ compiler" in fallback[0]
+    assert engine.info.decode_step == "eager-fallback"
+    with ServerThread(engine, cache_mb=0, metrics_port=free_port()) as server, Client(server.target) as client:
+        assert client.server_info().decode_step == "eager-fallback"
+        assert client.synthesize("Hi.", seed=1, inference_steps=2).duration_seconds > 0  # served, eager
+        scraped = parse_metrics(httpx.get(f"http://127.0.0.1:{server.running.metrics_port}/metrics", timeout=5).text)
+    assert scraped['voxbatch_decode_step_info{mode="eager-fallback"}'] == 1
     with pytest.raises(compiled_step.CompileFailed, match="--compile on: compiling the decode step failed: no C\\+\\+ compiler"):
         VoxCPMEngine(tiny_dir, device="cpu", compile="on")
 

@@ -36,6 +36,7 @@ def test_server_info_describes_the_voxcpm_engine(voxcpm_server):
     assert (info.engine, info.native_sample_rate_hz, info.supports_cloning) == ("voxcpm", 44100, True)
     assert {p.name for p in info.parameters} == {"cfg_value", "inference_steps", "temperature", "seed", "retry_badcase"}
     assert voices.default_voice == "default"
+    assert info.decode_step == "eager"  # the tiny engine runs with --compile off
 
 
 def test_concurrent_requests_run_in_shared_batches(voxcpm_server):

@@ -53,6 +53,14 @@ def compile_wanted(mode: str, device: str) -> bool:
     return mode == "on" or (mode == "auto" and device.startswith("cuda"))
 
 
+def decode_step_mode(step: CompiledStep | None, mode: str, device: str) -> str:
+    """What server info and metrics report: the compiled kind, or eager, or eager because
+    compiling was wanted and failed (a slower server than the operator expects)."""
+    if step is not None:
+        return step.mode
+    return "eager-fallback" if compile_wanted(mode, device) else "eager"
+
+
 def use_cache_dir(cache_dir: Path, fresh: bool = False) -> None:
     """Keep inductor's and Triton's compiled code in `cache_dir`, which outlives the process.
     A TRITON_CACHE_DIR set by the operator is kept, except when moving to a `fresh` folder

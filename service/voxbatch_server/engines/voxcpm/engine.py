@@ -22,7 +22,7 @@ from ...domain import EngineAudio, EngineInfo, ParameterSpec, ReferenceAudio, Sp
 from ...errors import EngineOutOfMemory, InvalidInput
 from ..base import Engine
 from ..peak_memory import PeakMemory
-from .compiled import DEFAULT_STEPS, prepare_decode_step
+from .compiled import DEFAULT_STEPS, decode_step_mode, prepare_decode_step
 from .generate import RowRequest, generate
 from .loader import load_checkpoint
 from .memory import MemoryModel, RowShape
@@ -103,6 +103,7 @@ class VoxCPMEngine(Engine):
             supports_instructions=v2,
             supports_isolated_reference=v2,
             normalize_default=True,  # the model reads digits and symbols poorly; upstream normalises too
+            decode_step=decode_step_mode(self.compiled, compile, device),
         )
 
     # -- Engine interface -------------------------------------------------------------------

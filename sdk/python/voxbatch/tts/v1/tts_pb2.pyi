@@ -317,7 +317,7 @@ class BatchingInfo(_message.Message):
     def __init__(self, window_ms: _Optional[int] = ..., max_batch_size: _Optional[int] = ..., max_queue_size: _Optional[int] = ..., memory_budget_bytes: _Optional[int] = ..., workers: _Optional[int] = ..., scheduler: _Optional[str] = ..., stream_margin_ms: _Optional[int] = ..., window_mode: _Optional[str] = ..., max_queued_per_caller: _Optional[int] = ...) -> None: ...
 
 class GetServerInfoResponse(_message.Message):
-    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference", "voice_store", "max_saved_voices", "normalize_default", "max_voice_clip_bytes", "recent_steps", "step_costs", "scheduler", "max_reference_seconds")
+    __slots__ = ("server_version", "engine", "model", "native_sample_rate_hz", "supports_cloning", "parameters", "encodings", "min_sample_rate_hz", "max_sample_rate_hz", "max_text_chars", "batching", "queue_depth", "running_batches", "recent_batches", "recent_requests", "supports_instructions", "supports_isolated_reference", "voice_store", "max_saved_voices", "normalize_default", "max_voice_clip_bytes", "recent_steps", "step_costs", "scheduler", "max_reference_seconds", "decode_step")
     SERVER_VERSION_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +343,7 @@ class GetServerInfoResponse(_message.Message):
     STEP_COSTS_FIELD_NUMBER: _ClassVar[int]
     SCHEDULER_FIELD_NUMBER: _ClassVar[int]
     MAX_REFERENCE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DECODE_STEP_FIELD_NUMBER: _ClassVar[int]
     server_version: str
     engine: str
     model: str
@@ -368,7 +369,8 @@ class GetServerInfoResponse(_message.Message):
     step_costs: _containers.RepeatedCompositeFieldContainer[StepCost]
     scheduler: SchedulerStats
     max_reference_seconds: float
-    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ..., voice_store: _Optional[str] = ..., max_saved_voices: _Optional[int] = ..., normalize_default: _Optional[bool] = ..., max_voice_clip_bytes: _Optional[int] = ..., recent_steps: _Optional[_Iterable[_Union[StepRecord, _Mapping]]] = ..., step_costs: _Optional[_Iterable[_Union[StepCost, _Mapping]]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., max_reference_seconds: _Optional[float] = ...) -> None: ...
+    decode_step: str
+    def __init__(self, server_version: _Optional[str] = ..., engine: _Optional[str] = ..., model: _Optional[str] = ..., native_sample_rate_hz: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., encodings: _Optional[_Iterable[_Union[AudioEncoding, str]]] = ..., min_sample_rate_hz: _Optional[int] = ..., max_sample_rate_hz: _Optional[int] = ..., max_text_chars: _Optional[int] = ..., batching: _Optional[_Union[BatchingInfo, _Mapping]] = ..., queue_depth: _Optional[int] = ..., running_batches: _Optional[int] = ..., recent_batches: _Optional[_Iterable[_Union[BatchRecord, _Mapping]]] = ..., recent_requests: _Optional[_Iterable[_Union[RequestRecord, _Mapping]]] = ..., supports_instructions: _Optional[bool] = ..., supports_isolated_reference: _Optional[bool] = ..., voice_store: _Optional[str] = ..., max_saved_voices: _Optional[int] = ..., normalize_default: _Optional[bool] = ..., max_voice_clip_bytes: _Optional[int] = ..., recent_steps: _Optional[_Iterable[_Union[StepRecord, _Mapping]]] = ..., step_costs: _Optional[_Iterable[_Union[StepCost, _Mapping]]] = ..., scheduler: _Optional[_Union[SchedulerStats, _Mapping]] = ..., max_reference_seconds: _Optional[float] = ..., decode_step: _Optional[str] = ...) -> None: ...
 
 class StepRecord(_message.Message):
     __slots__ = ("end_time_unix_seconds", "rows", "seconds")
