@@ -203,12 +203,17 @@ class Scheduling:
 
         return accept
 
+    @property
+    def cuts_in(self) -> bool:
+        """Whether a lighter caller's item may cut in between the rows of a batch (see cut_in)."""
+        return self.streaming and self.limits.fair_slowdown > 0
+
     def cut_in(self, running: Sequence[Pending], waiting: Sequence[Pending], queued: Callable[[str], int]) -> Pending | None:
         """For an engine that computes a batch's items in turn: the first waiting item (in
         scheduling order) of a caller with nothing in the batch and less work queued than the
         batch's most backlogged caller, to run between the rows of the item in hand. Only while
         the protection is on and that caller has work queued: a flood, not a peer that came first."""
-        if not self.streaming or self.limits.fair_slowdown <= 0 or not running:
+        if not self.cuts_in or not running:
             return None
         callers = {p.caller for p in running}
         backlog = max(queued(c) for c in callers)

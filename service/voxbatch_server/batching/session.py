@@ -131,9 +131,14 @@ class BatchSession:
         lighter caller to run next, between the rows of the item in hand, so that it does not wait
         behind a flooding caller's long item (fair share). Usually empty; the payload list grows
         by what it returns, and the engine hands each over with `complete` when done."""
-        if not self.work_waiting():
+        # Cheap reads first (no trip to the event loop): cutting in needs the protection on and a
+        # caller of this batch with more work queued, which a closed-loop peer never has.
+        batcher = self._batcher
+        if not self.work_waiting() or not batcher.scheduling.cuts_in:
             return []
-        joined = self._batcher.call_in_loop_and_wait(self._batcher._cut_in, self)
+        if not any(batcher.fair.queued(p.caller) for p in self.items):
+            return []
+        joined = batcher.call_in_loop_and_wait(batcher._cut_in, self)
         return [p.payload for p in joined]
 
     def admit(self, room: int) -> list[Any]:
