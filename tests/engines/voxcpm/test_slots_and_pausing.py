@@ -1,12 +1,16 @@
 """Rows live in fixed slots of preallocated caches: joining fills a free slot, leaving frees it,
-and a row may sit steps out (paused) and still generate exactly its audio."""
+a row may sit steps out (paused) and still generate exactly its audio, and a step that cannot be
+captured runs eager."""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 import pytest
 import torch
 
+from voxbatch_server.engines.voxcpm import compiled, graphs
 from voxbatch_server.engines.voxcpm import generate as generation
 from voxbatch_server.engines.voxcpm.generate import generate
 from voxbatch_server.engines.voxcpm.slots import SlotCache, bucket_for, capacity_for, row_buckets
@@ -152,3 +156,30 @@ def test_the_engine_asks_its_batch_session_once_per_step_which_rows_may_wait(tin
     alone = tiny_engine.run_batch(works[:1])[0]
     np.testing.assert_allclose(audio[0].samples, alone.samples, atol=1e-6)
 
+
+
+def test_a_batch_whose_step_cannot_be_captured_runs_it_eager(tiny_engine, monkeypatch, caplog):
+    """On a GPU a batch that moves to slot tensors of a shape not captured at start-up captures
+    their graph between two steps. When that fails (out of memory for the new graph, say), the
+    batch runs those steps eager and its rows get the audio they get eager; each shape is tried
+    once, with a warning, not on every step."""
+    monkeypatch.setattr(torch.cuda, "graph_pool_handle", lambda: None)  # the CPU stands in for the GPU
+    tried = []
+
+    def capture(self, tensors, steps):
+        tried.append((tensors.lm.slots, tensors.lm.capacity))
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(graphs.CapturedGraphs, "_capture", capture)
+    reqs = requests(tiny_engine, TEXTS[:2], (1, 2))
+    net = tiny_engine._net
+    step = compiled.CompiledStep(net, (1, 2, 4), (reqs[0].steps,), cuda=True)
+    monkeypatch.setattr(net, "compiled_step", step)
+    with caplog.at_level(logging.WARNING, logger=graphs.__name__):
+        rows = generate(net, reqs)
+    assert step.calls == max(r.max_patches for r in reqs)  # every step went the captured way first
+    assert tried and len(tried) == len(set(tried))
+    assert sum("batches of that shape run eager" in r.getMessage() for r in caplog.records) == len(tried)
+    monkeypatch.setattr(net, "compiled_step", None)
+    for req, row in zip(reqs, rows):
+        assert_same_row(row, generate(net, [req])[0])

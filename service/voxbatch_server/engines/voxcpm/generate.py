@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 
+from .graphs import CaptureFailed
 from .model import VoxCPMNetwork
 from .running import RunningBatch
 from .slots import row_buckets
@@ -161,10 +162,7 @@ def generate(
             noise = torch.cat([torch.randn((1, dim, patch), generator=r.generator, device=device, dtype=param.dtype) for r in active])
             temperature = torch.tensor([r.request.temperature for r in active], device=device, dtype=torch.float32)
             cfg = torch.tensor([r.request.cfg_value for r in active], device=device, dtype=torch.float32)
-            if captured:
-                new, stop = _captured_step(compiled, batch, slots, noise, temperature, cfg, steps)
-            else:
-                new, stop = eager_step(net, batch, slots, noise, temperature, cfg, steps)
+            new, stop = _step(net, compiled if captured else None, batch, slots, noise, temperature, cfg, steps)
             stop = stop.tolist()
             for i, row in enumerate(active):
                 row.patches.append(new[i])
@@ -211,6 +209,17 @@ def _stepping(batch: RunningBatch, occupied: list[int], may_wait: Callable[[], C
     waiting = set(may_wait())
     slots = [s for s in occupied if batch.rows[s].index not in waiting]
     return slots or occupied
+
+
+def _step(net: VoxCPMNetwork, compiled, batch: RunningBatch, slots: list[int], noise, temperature, cfg, steps: int):
+    """The rows' step: compiled when given `compiled`, else (or when capturing it for this
+    batch's shape failed, which leaves the batch unchanged) eager, over the same rows."""
+    if compiled is not None:
+        try:
+            return _captured_step(compiled, batch, slots, noise, temperature, cfg, steps)
+        except CaptureFailed:
+            pass
+    return eager_step(net, batch, slots, noise, temperature, cfg, steps)
 
 
 def _captured_step(compiled, batch: RunningBatch, slots: list[int], noise, temperature, cfg, steps: int):

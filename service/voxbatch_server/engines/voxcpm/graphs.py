@@ -17,6 +17,7 @@ they never run at the same time.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 
@@ -27,6 +28,12 @@ from .running import SlotTensors
 from .step import whole_step
 
 WARMUP_RUNS = 2  # eager runs on a side stream before capture (cuBLAS and allocator set-up)
+log = logging.getLogger(__name__)
+
+
+class CaptureFailed(RuntimeError):
+    """Capturing the step for a new set of slot tensors failed while serving. The warm-up and
+    capture runs see every slot masked, so the batch is unchanged: its step runs eager."""
 
 
 @dataclass
@@ -52,6 +59,7 @@ class CapturedGraphs:
         self.memory = torch.cuda.graph_pool_handle()
         self.captures = 0
         self._graphs: dict[tuple[int, int], _Graph] = {}
+        self._failed: set[tuple[int, int]] = set()  # captured once and failed: eager from then on
         self._lock = threading.Lock()
 
     def __call__(self, tensors: SlotTensors, live, noise, temperature, cfg, steps: int):
@@ -59,9 +67,20 @@ class CapturedGraphs:
         patches (S, P, D) and stop decisions (S,)."""
         with self._lock:
             key = (id(tensors), steps)  # the entry holds `tensors`, so the id stays theirs
+            if key in self._failed:
+                raise CaptureFailed("this batch's step could not be captured earlier")
             entry = self._graphs.get(key)
             if entry is None:
-                entry = self._graphs[key] = self._capture(tensors, steps)
+                try:
+                    entry = self._graphs[key] = self._capture(tensors, steps)
+                except Exception as exc:  # e.g. out of memory for a larger capacity's graph
+                    self._failed.add(key)
+                    log.warning(
+                        "capturing the decode step for %d slots x %d positions failed (%s: %s); "
+                        "batches of that shape run eager", tensors.lm.slots, tensors.lm.capacity,
+                        type(exc).__name__, exc,
+                    )
+                    raise CaptureFailed(str(exc)) from exc
             entry.live.copy_(live)
             entry.noise.copy_(noise)
             entry.temperature.copy_(temperature)
