@@ -312,6 +312,28 @@ def test_a_light_callers_request_goes_first_beside_a_flood_on_a_whole_batch_engi
     # A peer with as little queued as it (no backlog beside it) keeps its place in fair order.
     scheduling.rank([*flood[1:4], light], 0, 0.15)
     assert light.rank == 1
+    # Under an overload many callers share (an open loop), each holding a few items, none floods:
+    # a caller's lone request does not overtake the others' streams.
+    clock.t = 0.0
+    peers = [item for name in ("a", "b", "c") for item in caller_rows(*[name] * 4)]
+    scheduling.rank([due, *peers, light], 0, 0.0)
+    assert due.rank == 0 and light.rank == 1
+
+
+def test_a_cut_in_needs_a_caller_that_holds_most_of_the_queue():
+    from voxbatch_server.batching.admission import Scheduling
+    from voxbatch_server.batching.costmodel import CostModel
+    from voxbatch_server.batching.policy import BatchLimits
+
+    scheduling = Scheduling(BatchLimits(), CostModel(), SimClockValue())
+    [running] = caller_rows("flood")
+    [light] = caller_rows("light")
+    flood = caller_rows(*["flood"] * 4)
+    counts = lambda queue: (lambda caller: sum(p.caller == caller for p in queue))  # noqa: E731
+    assert scheduling.cut_in([running], [*flood, light], counts([*flood, light])) is light
+    # The batch's caller is one of several with a few items each: nobody cuts into its item.
+    peers = [*caller_rows(*["flood"] * 4), *caller_rows(*["b"] * 4), *caller_rows(*["c"] * 4), light]
+    assert scheduling.cut_in([running], peers, counts(peers)) is None
 
 
 class SimClockValue:

@@ -290,7 +290,7 @@ async def test_a_light_callers_item_cuts_in_between_the_rows_of_a_floods_long_it
 
     batcher = Batcher(RowsInTurn(clock, arrivals), BatchLimits(max_batch_size=1, fair_slowdown=fair_slowdown), 256, clock=clock)
     batcher.start()
-    flood = batcher.submit_many([SimWork("f", 20)] * 3, 0, caller="flood")  # items of 0.4 s each
+    flood = batcher.submit_many([SimWork("f", 20)] * 5, 0, caller="flood")  # items of 0.4 s each: a backlog
     await asyncio.wait_for(asyncio.gather(*(t.result() for t in flood)), 10)
     await asyncio.wait_for(light[0][0].result(), 10)
     await batcher.drain()

@@ -31,6 +31,13 @@ def started_streams(waiting: Sequence[Pending], key: Hashable) -> dict[int, str]
     }
 
 
+def flooding(queued: Counter) -> bool:
+    """Whether one caller floods: it has a backlog and holds most of the queued items. Under an
+    overload shared by many callers (an open loop) each holds a few, and none is passed over."""
+    top = max(queued.values(), default=0)
+    return top > BACKLOG_ITEMS and 2 * top > sum(queued.values())
+
+
 class Scheduling:
     def __init__(self, limits: BatchLimits, costs: CostModel, clock: Callable[[], float]) -> None:
         self.limits = limits
@@ -111,20 +118,18 @@ class Scheduling:
 
     def _rank_light_callers(self, queue: Sequence[Pending], spare: dict[int, float]) -> None:
         """For a whole-batch engine (its batches take no rows in between): a new request of a
-        caller with nothing else queued goes first (-1) while another caller of its class has a
-        backlog (more items queued than one stream's ramp). Else a flood's sentences that fall
+        caller with nothing else queued goes first (-1) while another caller of its class floods
+        (a backlog, and most of the class's queued items). Else a flood's sentences that fall
         due one after another keep it waiting, however fair the order among new requests. Only
         while every due sentence can wait for all such requests and keep half the margin: they
         spend the margin, never make a started stream stall. (A step-wise engine takes a light
         caller's row in between steps: the protection covers it there.)"""
         queued = Counter((p.priority, p.caller) for p in queue)
-        backlog: dict[int, int] = {}
-        for (priority, _), count in queued.items():
-            backlog[priority] = max(backlog.get(priority, 0), count)
-        light = [
-            p for p in queue
-            if p.rank == 1 and queued[(p.priority, p.caller)] == 1 and backlog[p.priority] > BACKLOG_ITEMS
-        ]
+        classes: dict[int, Counter] = {}
+        for (priority, caller), count in queued.items():
+            classes.setdefault(priority, Counter())[caller] = count
+        flooded = {priority for priority, counts in classes.items() if flooding(counts)}
+        light = [p for p in queue if p.rank == 1 and p.priority in flooded and queued[(p.priority, p.caller)] == 1]
         ahead: Counter[int] = Counter()
         for item in sorted(light, key=lambda p: p.order):
             ahead[item.priority] += 1
@@ -212,12 +217,15 @@ class Scheduling:
         """For an engine that computes a batch's items in turn: the first waiting item (in
         scheduling order) of a caller with nothing in the batch and less work queued than the
         batch's most backlogged caller, to run between the rows of the item in hand. Only while
-        the protection is on and that caller has work queued: a flood, not a peer that came first."""
+        the protection is on and that caller floods (see `flooding`), not a peer that came first:
+        under an overload shared by many callers, cutting into their items would only delay the
+        streams among them."""
         if not self.cuts_in or not running:
             return None
         callers = {p.caller for p in running}
         backlog = max(queued(c) for c in callers)
-        if backlog == 0:
+        counts = Counter(p.caller for p in waiting)
+        if backlog == 0 or not flooding(counts) or max(counts, key=counts.__getitem__) not in callers:
             return None
         key, top = running[0].key, min(p.priority for p in running)
         for item in sorted(waiting, key=lambda p: p.order):

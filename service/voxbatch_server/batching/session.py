@@ -8,6 +8,7 @@ from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..domain import WorkTimings
+from .admission import BACKLOG_ITEMS
 from .policy import Pending
 
 if TYPE_CHECKING:
@@ -132,11 +133,11 @@ class BatchSession:
         behind a flooding caller's long item (fair share). Usually empty; the payload list grows
         by what it returns, and the engine hands each over with `complete` when done."""
         # Cheap reads first (no trip to the event loop): cutting in needs the protection on and a
-        # caller of this batch with more work queued, which a closed-loop peer never has.
+        # caller of this batch with a backlog (it floods), which a closed-loop peer never has.
         batcher = self._batcher
         if not self.work_waiting() or not batcher.scheduling.cuts_in:
             return []
-        if not any(batcher.fair.queued(p.caller) for p in self.items):
+        if not any(batcher.fair.queued(p.caller) > BACKLOG_ITEMS for p in self.items):
             return []
         joined = batcher.call_in_loop_and_wait(batcher._cut_in, self)
         return [p.payload for p in joined]
