@@ -305,7 +305,8 @@ def main() -> None:
         "default window (50 ms bound, adaptive) and max batch (8). Closed loop: each client (its own caller) sends "
         f"its next request when the last one ends, for {args.duration:g} s (Piper) or {args.voxcpm_duration:g} s "
         f"(VoxCPM), then waits for what is in flight; each configuration runs {args.rounds} time(s), the modes' order "
-        "reversed every other round, so that drift in the machine's load hits the modes alike. Open loop: Poisson arrivals at {args.open_rate_factor:g}x "
+        "reversed every other round, so that drift in the machine's load hits the modes alike. "
+        f"Open loop: Poisson arrivals at {args.open_rate_factor:g}x "
         f"the throughput of batching off at one client, for {args.open_duration_factor:g}x as long, spread over 16 "
         "callers. Half of the requests use StreamSynthesize (PCM). The load generator runs in one process on the "
         "same machine.",
