@@ -61,8 +61,11 @@ class Scheduling:
         """Light callers' protection for a decision on `key` (protection.py); None when it is off."""
         if not self.streaming or self.limits.fair_slowdown <= 0:
             return None
-        limit = light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
-        return Protection.of(running, waiting, key, self.activity.recent(key, now), limit, Counter(streams.values()))
+        recent = self.activity.recent(key, now)
+        return Protection.of(running, waiting, key, recent, self._light_limit(key), Counter(streams.values()))
+
+    def _light_limit(self, key: Hashable) -> int:
+        return light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
 
     def step_costs(self, key: Hashable) -> StepCosts:
         costs = self.costs
@@ -124,12 +127,11 @@ class Scheduling:
         while every due sentence can wait for all such requests and keep half the margin: they
         spend the margin, never make a started stream stall. (A step-wise engine takes a light
         caller's row in between steps: the protection covers it there.)"""
-        queued = Counter((p.priority, p.caller) for p in queue)
-        classes: dict[int, Counter] = {}
-        for (priority, caller), count in queued.items():
-            classes.setdefault(priority, Counter())[caller] = count
+        classes: dict[int, Counter[str]] = {}
+        for p in queue:
+            classes.setdefault(p.priority, Counter())[p.caller] += 1
         flooded = {priority for priority, counts in classes.items() if flooding(counts)}
-        light = [p for p in queue if p.rank == 1 and p.priority in flooded and queued[(p.priority, p.caller)] == 1]
+        light = [p for p in queue if p.rank == 1 and p.priority in flooded and classes[p.priority][p.caller] == 1]
         ahead: Counter[int] = Counter()
         for item in sorted(light, key=lambda p: p.order):
             ahead[item.priority] += 1
@@ -213,7 +215,7 @@ class Scheduling:
         """Whether a lighter caller's item may cut in between the rows of a batch (see cut_in)."""
         return self.streaming and self.limits.fair_slowdown > 0
 
-    def cut_in(self, running: Sequence[Pending], waiting: Sequence[Pending], queued: Callable[[str], int]) -> Pending | None:
+    def cut_in(self, running: Sequence[Pending], waiting: Sequence[Pending]) -> Pending | None:
         """For an engine that computes a batch's items in turn: the first waiting item (in
         scheduling order) of a caller with nothing in the batch and less work queued than the
         batch's most backlogged caller, to run between the rows of the item in hand. Only while
@@ -223,13 +225,13 @@ class Scheduling:
         if not self.cuts_in or not running:
             return None
         callers = {p.caller for p in running}
-        backlog = max(queued(c) for c in callers)
-        counts = Counter(p.caller for p in waiting)
-        if backlog == 0 or not flooding(counts) or max(counts, key=counts.__getitem__) not in callers:
+        queued = Counter(p.caller for p in waiting)
+        if not flooding(queued) or max(queued, key=queued.__getitem__) not in callers:
             return None
+        backlog = max(queued[c] for c in callers)
         key, top = running[0].key, min(p.priority for p in running)
         for item in sorted(waiting, key=lambda p: p.order):
-            if item.key == key and item.priority <= top and item.caller not in callers and queued(item.caller) < backlog:
+            if item.key == key and item.priority <= top and item.caller not in callers and queued[item.caller] < backlog:
                 return item
         return None
 
@@ -302,7 +304,7 @@ class Scheduling:
         step = self.costs.step_s(key, len(rows))
         waits = {live[j] for j, wait in enumerate(scheduler.may_wait(views, self.limits.margin_s, step)) if wait}
         if self.limits.fair_slowdown > 0:
-            limit = light_limit(lambda n: self.costs.step_s(key, n), self.limits.max_batch_size, self.limits.fair_slowdown)
+            limit = self._light_limit(key)
             far = scheduler.FAR_AHEAD_MARGINS * self.limits.margin_s
             spare = sorted(
                 ((math.inf if views[j].slack_s is None else views[j].slack_s), j)

@@ -332,7 +332,7 @@ class Batcher(Execution):
         if self._stopped:
             return []
         running = [p for p in session.items if not p.state.completed and not p.state.cancelled]
-        item = self.scheduling.cut_in(running, self._queue, self.fair.queued)
+        item = self.scheduling.cut_in(running, self._queue)
         if item is None:
             return []
         grown = self._cost([*(p.payload for p in session.items), item.payload])

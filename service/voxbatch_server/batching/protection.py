@@ -72,11 +72,6 @@ class Protection:
         mine = rows[caller]
         return [c for c, p in self.active.items() if c != caller and p <= priority and rows[c] < mine]
 
-    def holds_more(self, item: Pending, joined: Sequence[Pending] = ()) -> bool:
-        """Whether the item's caller holds more rows than another active caller."""
-        rows = self.rows + Counter(p.caller for p in joined)
-        return bool(self._lighter(rows, item.caller, item.priority))
-
     def may_grow(self, item: Pending, joined: Sequence[Pending] = ()) -> bool:
         """Whether `item` may join the running rows and `joined`: when its caller holds no more rows
         than any other active caller, or the batch (with a place kept for each lighter caller that

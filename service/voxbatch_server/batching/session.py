@@ -49,7 +49,6 @@ class BatchSession:
         self.cost = cost
         self.started_at = batcher.clock()
         self.steps = 0  # steps the engine reported
-        self.paused_row_steps = 0  # rows that sat a step out, summed over the steps
         self.memory_measured: tuple[int, int] | None = None  # (estimated, measured) peak bytes, if reported
 
     @property
@@ -83,7 +82,6 @@ class BatchSession:
         if left:
             costs.observe_finish(key, left, left_s)
         self.steps += 1
-        self.paused_row_steps += paused
         if paused:
             self._batcher.scheduling.decisions["paused_row_steps"] += paused
 
