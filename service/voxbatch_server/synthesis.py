@@ -1,5 +1,6 @@
-"""The synthesis pipeline: validate a request, split it into sentences, run them through the
-cache and the batcher, and encode the audio. It speaks domain types only; grpc_api/ adapts it.
+"""The synthesis pipeline: plan a request (planning.py: checks, voice, reference, work items),
+run its work items through the cache and the batcher, and encode the audio. It speaks domain
+types only; grpc_api/ adapts it.
 """
 
 from __future__ import annotations
@@ -7,45 +8,28 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .audio.encoding import StreamEncoder, check_streamable, encode, output_rate
-from .audio.reference import decode_reference
+from .audio.encoding import StreamEncoder, check_streamable, encode
 from .audio.resample import resample
 from .batching import Batcher
 from .batching.batcher import Admission
 from .batching.playback import PlaybackClock
 from .batching.session import Ticket
 from .cache import Cache, cache_key
-from .domain import EngineAudio, ReferenceClip, SpeechTask, SynthesisRequest, VoicePrompt, deadline_passed
+from .domain import EngineAudio, SpeechTask, SynthesisRequest, deadline_passed
 from .engines import Engine
-from .errors import InvalidInput
-from .normalize import TextNormalizer
-from .request_checks import check_params, check_script, check_voice_design
 from .results import RequestRecord, RequestTimings, StreamPiece, SynthesisResult
 from .logs import request_context
+from .planning import Plan, Planner
 from .settings import Settings
-from .text import Sentence, clean_text, group_sentences, split_sentences
 from .voices import VoiceLibrary
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Plan:
-    request: SynthesisRequest
-    request_id: str
-    sentences: list[Sentence]
-    tasks: list[SpeechTask]
-    rate: int
-    started: float
-    sentence_count: int  # sentences in the text; `sentences` holds the work items they were grouped into
-    prompt_encode_s: float | None = None  # None: no reference audio was encoded
 
 
 @dataclass
@@ -65,12 +49,11 @@ class Synthesizer:
         voices: VoiceLibrary | None = None,
     ) -> None:
         self.engine = engine
-        self.voices = voices
-        self.normalizer = TextNormalizer()
+        self.voices = voices  # the saved voices (the servicer's voice RPCs use them too)
+        self.planner = Planner(engine, settings, voices)
         self.batcher = batcher
         self.settings = settings
         self.cache = cache
-        self._specs = {spec.name: spec for spec in engine.info.parameters}
         self.recent: deque[RequestRecord] = deque(maxlen=1000)
         self.streams: Counter[str] = Counter()  # finished streams: "viable" (no stall) or "stalled"
         self.on_request: Callable[[RequestRecord], None] | None = None  # metrics hook, per finished request
@@ -88,7 +71,7 @@ class Synthesizer:
                 yield piece
 
     async def _synthesize(self, request: SynthesisRequest, deadline: float | None, admission: Admission) -> SynthesisResult:
-        plan = await self._plan(request, stream=False)
+        plan = await self.planner.plan(request, stream=False)
         with request_context(plan.request_id):
             jobs = await self._start(plan, deadline, admission)
             audios: list[EngineAudio] = []
@@ -127,7 +110,7 @@ class Synthesizer:
 
     async def _stream(self, request: SynthesisRequest, deadline: float | None, admission: Admission) -> AsyncIterator[StreamPiece]:
         check_streamable(request.encoding)
-        plan = await self._plan(request, stream=True)
+        plan = await self.planner.plan(request, stream=True)
         with request_context(plan.request_id):
             jobs = await self._start(plan, deadline, admission)
             index = 0
@@ -181,89 +164,7 @@ class Synthesizer:
 
     # -- steps ------------------------------------------------------------------------------
 
-    async def _plan(self, request: SynthesisRequest, stream: bool) -> _Plan:
-        started = time.perf_counter()
-        request_id = request.request_id or uuid.uuid4().hex[:16]
-        info = self.engine.info
-        text = clean_text(request.text, self.settings.max_text_chars)
-        voice = request.voice or info.default_voice
-        prompt: VoicePrompt | None = None
-        saved = None
-        if self.voices is not None:
-            resolved = await self.voices.resolve(voice)
-            prompt, saved, voice_info = resolved.prompt, resolved.saved, resolved.voice
-            if saved is not None and request.reference is not None:
-                raise InvalidInput(f"{voice!r} is a saved voice; send either its name or reference audio, not both")
-        else:
-            voice_info = next((v for v in info.voices if v.name == voice), None)
-            if voice_info is None:
-                names = ", ".join(v.name for v in info.voices)
-                raise InvalidInput(f"unknown voice {voice!r}; this server has: {names}")
-        await check_script(text, voice_info, self._all_voices)
-        check_params(self.engine.info.name, self._specs, request)
-        rate = output_rate(request.encoding, request.sample_rate_hz, info.native_sample_rate)
-        check_voice_design(self.engine.info, request)
-        reference = None
-        encode_s = None
-        if request.reference is not None:
-            if not info.supports_cloning:
-                raise InvalidInput(f"the {info.name} engine cannot clone voices; send no reference audio")
-            reference = await asyncio.to_thread(
-                decode_reference, request.reference, self.settings.max_reference_seconds,
-                transcript_required=not info.supports_isolated_reference,
-            )
-        if saved is not None and saved.prompt_engine != self.engine.prompt_owner:
-            # Saved under another engine or model: encode its clip anew for this one (timed as such).
-            reference = await asyncio.to_thread(
-                decode_reference, ReferenceClip(saved.clip, saved.transcript), self.settings.max_reference_seconds,
-                transcript_required=not info.supports_isolated_reference,
-            )
-        instructions, continuation = await self._voice_design(request, reference)
-        if not instructions and saved is not None and info.supports_instructions:
-            instructions = saved.instructions  # the saved voice's default instructions
-        if reference is not None:
-            encode_started = time.perf_counter()
-            if continuation is None:  # encoded once here, for every sentence (else in the engine)
-                prompt = await asyncio.to_thread(self.engine.encode_voice, reference)
-            encode_s = time.perf_counter() - encode_started
-        # Work items: whole sentences grouped up to the preferred length; a stream's first items
-        # ramp up from one sentence, so that its audio starts early and never waits.
-        split = split_sentences(text, self.settings.max_sentence_chars)
-        sentences = group_sentences(text, split, self.settings.work_item_chars, ramp=stream)
-        normalize = info.normalize_default if request.normalize is None else request.normalize
-        spoken = [s.text for s in sentences]
-        if normalize:
-            spoken = await asyncio.to_thread(lambda: [self.normalizer.normalize(t) for t in spoken])
-        tasks = [
-            SpeechTask(t, voice, request.params, reference, stream, instructions=instructions, prompt=continuation,
-                       voice_prompt=prompt)
-            for t in spoken
-        ]
-        return _Plan(request, request_id, sentences, tasks, rate, started, len(split), encode_s)
-
-    async def _all_voices(self) -> list:
-        return await self.voices.list() if self.voices is not None else list(self.engine.info.voices)
-
-    async def _voice_design(self, request: SynthesisRequest, reference):
-        """The request's instructions (one line) and its decoded continuation prompt."""
-        instructions = " ".join(request.instructions.split())
-        if len(instructions) > self.settings.max_text_chars:
-            raise InvalidInput(f"instructions are {len(instructions)} characters; the limit is {self.settings.max_text_chars}")
-        if request.prompt is None:
-            return instructions, None
-        if reference is None:
-            raise InvalidInput("prompt needs a reference: prompt is the clip to continue from, reference the voice to clone")
-        if reference.transcript:
-            raise InvalidInput(
-                "reference.transcript must be empty when a prompt is sent: the reference is then used alone "
-                "(isolated cloning) and the prompt carries the transcript"
-            )
-        prompt = await asyncio.to_thread(
-            decode_reference, request.prompt, self.settings.max_reference_seconds, field="prompt"
-        )
-        return instructions, prompt
-
-    async def _start(self, plan: _Plan, deadline: float | None, admission: Admission) -> list[_Job]:
+    async def _start(self, plan: Plan, deadline: float | None, admission: Admission) -> list[_Job]:
         info = self.engine.info
         defaults = {spec.name: spec.default for spec in info.parameters}
         jobs = [_Job(key=cache_key(info.name, info.model, task, defaults)) for task in plan.tasks]
@@ -339,7 +240,7 @@ class Synthesizer:
             self.on_request(record)
 
 
-def _log_fields(plan: _Plan, jobs: Sequence[_Job], timings: RequestTimings) -> dict:
+def _log_fields(plan: Plan, jobs: Sequence[_Job], timings: RequestTimings) -> dict:
     """Structured fields of a finished request's log line (see logs.py)."""
     return {
         "outcome": "ok",
@@ -354,7 +255,7 @@ def _log_fields(plan: _Plan, jobs: Sequence[_Job], timings: RequestTimings) -> d
     }
 
 
-def _log_left(plan: _Plan, done: int, total: int, deadline: float | None) -> None:
+def _log_left(plan: Plan, done: int, total: int, deadline: float | None) -> None:
     """The final line of a request whose caller left, or whose deadline passed, before the end."""
     expired = deadline_passed(deadline, time.monotonic())
     log.info(
@@ -383,7 +284,7 @@ def _played(timings: RequestTimings, playback: PlaybackClock) -> RequestTimings:
     return timings
 
 
-def _timings(jobs: Sequence[_Job], plan: _Plan) -> RequestTimings:
+def _timings(jobs: Sequence[_Job], plan: Plan) -> RequestTimings:
     run = [job.ticket.timings for job in jobs if job.ticket is not None and job.cached is None]
     compute_by_batch = {t.batch_id: t.compute_s for t in run}
     return RequestTimings(
