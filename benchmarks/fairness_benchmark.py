@@ -79,6 +79,17 @@ def report(engine: str, results: dict[str, dict], args, started: float, load_bef
             f"| {phase} | {s['ok']} | {s['requests_per_s']:.2f} | {s['audio_s_per_s']:.2f} | {p(s, 'latency_s', 'p50')} / "
             f"{p(s, 'latency_s', 'p95')} | {p(s, 'first_audio_s', 'p95')} | {viable} | {s['errors'] or '-'} |"
         )
+    lines += [
+        "", "Where the light caller's time goes (p50 / p95 ms; the server's timings of each request):", "",
+        "| phase | latency | queue wait | engine compute | in the server, in all | outside the server (network, client) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for phase in ("light alone", "light with flood"):
+        s = results[phase]
+        lines.append(f"| {phase} | " + " | ".join(
+            f"{p(s, key, 'p50')} / {p(s, key, 'p95')}"
+            for key in ("latency_s", "queue_wait_s", "unary_compute_s", "unary_server_s", "unary_outside_server_s")
+        ) + " |")
     alone, shared = results["light alone"]["latency_s"], results["light with flood"]["latency_s"]
     flood_alone, flood_shared = results["flood alone"]["audio_s_per_s"], results["flood with light"]["audio_s_per_s"]
     ratio = shared.get("p95", 0) / alone["p95"] if alone.get("p95") else float("nan")

@@ -98,6 +98,8 @@ class Outcome:
     code: str
     audio_s: float = 0.0
     queue_wait_s: float = 0.0
+    compute_s: float = 0.0  # unary: the server's engine compute for it
+    server_s: float = 0.0  # unary: the server's time from receiving it to finishing it
     batch_size: int = 0
     first_audio_s: float | None = None  # streams: from the call to the first chunk
     chunks: int = 0
@@ -159,6 +161,9 @@ class LoadResult:
             "unary_latency_s": percentiles([o.latency_s for o in unary]),
             "stream_latency_s": percentiles([o.latency_s for o in streams]),
             "queue_wait_s": percentiles([o.queue_wait_s for o in ok]),
+            "unary_compute_s": percentiles([o.compute_s for o in unary]),
+            "unary_server_s": percentiles([o.server_s for o in unary]),
+            "unary_outside_server_s": percentiles([o.latency_s - o.server_s for o in unary]),
             "first_audio_s": percentiles([o.first_audio_s for o in streams if o.first_audio_s is not None]),
             "streams": len(streams),
             "stream_viability": (sum(bool(o.viable) for o in streams) / len(streams)) if streams else None,
@@ -248,6 +253,8 @@ class _Run:
                 response = await self.stub.Synthesize(request, timeout=self.spec.timeout_s, metadata=metadata)
                 outcome.audio_s = response.duration_seconds
                 outcome.queue_wait_s = response.timings.queue_wait_seconds
+                outcome.compute_s = response.timings.compute_seconds
+                outcome.server_s = response.timings.total_seconds
                 outcome.batch_size = response.timings.batch_size
                 outcome.complete = len(response.audio) > 0
         except grpc.aio.AioRpcError as error:

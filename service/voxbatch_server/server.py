@@ -123,7 +123,7 @@ def batch_limits(settings: Settings, engine: Engine) -> BatchLimits:
         max_batch_size=min(settings.max_batch_size, useful) if useful else settings.max_batch_size,
         window_s=settings.batch_window_ms / 1000,
         memory_budget_bytes=budget,
-        workers=settings.workers,
+        workers=settings.workers or engine.concurrent_batches,
         scheduler=settings.scheduler,
         margin_s=settings.stream_margin_ms / 1000,
         window_mode=settings.batch_window_mode,
@@ -217,10 +217,10 @@ async def start_server(settings: Settings, engine: Engine | None = None) -> Runn
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     info = engine.info
     log.info(
-        "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, "
+        "voxbatch %s serving on %s:%d: engine %s, model %s, %d Hz; batch window %d ms, max batch %d, workers %d, "
         "budget %d MiB, queue %d (%s per caller); scheduler %s, margin %d ms, window %s, fair slowdown %g; cache %s; saved voices in %s; %s, %s",
         __version__, settings.host, port, info.name, info.model, info.native_sample_rate,
-        settings.batch_window_ms, limits.max_batch_size, limits.memory_budget_bytes >> 20, settings.max_queue_size,
+        settings.batch_window_ms, limits.max_batch_size, limits.workers, limits.memory_budget_bytes >> 20, settings.max_queue_size,
         settings.max_queued_per_caller or "no cap", settings.scheduler, settings.stream_margin_ms, settings.batch_window_mode,
         settings.fair_slowdown, cache.backend if cache is not None else "off", voices.store.backend,
         f"{len(keys.keys)} api keys, quotas {quotas.backend}" if keys is not None else "no api keys",

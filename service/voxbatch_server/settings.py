@@ -49,7 +49,10 @@ class Settings:
     batch_window_ms: int = _setting(50, "How long a request may wait for company while a batch runs (10-100 ms).")
     max_batch_size: int = _setting(8, "Most work items in one batch (1-256).")
     max_queue_size: int = _setting(256, "Most work items waiting; more are refused with RESOURCE_EXHAUSTED.")
-    workers: int = _setting(1, "Batches that may run at the same time (1-16).")
+    workers: int = _setting(
+        0, "Batches that may run at the same time (1-16); 0: the engine's choice (2 for Piper on a CPU with two "
+        "cores or more, each batch then on its share of the cores; 1 otherwise).",
+    )
     # -- scheduling (issue 10): see the README's "How the scheduler decides" -----------------
     scheduler: str = _setting(
         "streaming", "streaming: admit rows by each stream's slack against its playback; greedy: every "
@@ -139,7 +142,7 @@ class Settings:
         check(10 <= self.batch_window_ms <= 100, f"batch_window_ms must be 10-100, not {self.batch_window_ms}")
         check(1 <= self.max_batch_size <= 256, f"max_batch_size must be 1-256, not {self.max_batch_size}")
         check(1 <= self.max_queue_size <= 100_000, f"max_queue_size must be 1-100000, not {self.max_queue_size}")
-        check(1 <= self.workers <= 16, f"workers must be 1-16, not {self.workers}")
+        check(0 <= self.workers <= 16, f"workers must be 0 (the engine's choice) or 1-16, not {self.workers}")
         check(0 <= self.stream_margin_ms <= 10_000, f"stream_margin_ms must be 0-10000, not {self.stream_margin_ms}")
         check(self.fair_slowdown == 0 or 1 <= self.fair_slowdown <= 100,
               f"fair_slowdown must be 0 (off) or 1-100, not {self.fair_slowdown}")

@@ -75,9 +75,13 @@ def test_memory_estimate_covers_the_measured_peak_without_wild_overestimate():
 class RecordingSession:
     """Stands in for the batcher's session: records when each row was handed over."""
 
-    def __init__(self, cancelled=()):
+    def __init__(self, cancelled=(), alone=True):
         self.handed: list[tuple[int, int]] = []  # (row index, samples)
         self._cancelled = set(cancelled)
+        self._alone = alone
+
+    def alone(self):
+        return self._alone
 
     def complete(self, index, result, batch_size):
         self.handed.append((index, len(result.samples)))
@@ -98,3 +102,21 @@ def test_rows_mode_hands_each_request_over_as_soon_as_its_rows_are_done():
     assert len(results[1].samples) == 0
     alone = engine.run_batch([work[2]])[0]
     np.testing.assert_allclose(results[2].samples, alone.samples, atol=2e-3)
+
+
+def test_two_workers_share_the_cores_and_give_the_audio_of_a_row_alone():
+    """With two workers a row beside another batch runs on its share of the cores (its own
+    onnxruntime session): the audio is the same, and two batches may run at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = PiperEngine(batch_mode="rows", workers=2)
+    assert engine.concurrent_batches == 2
+    work = [prepare(engine, t, temperature=0.0) for t in TEXTS[1:]]
+    alone = [engine.run_batch([w], RecordingSession())[0].samples for w in work]
+    beside = [engine.run_batch([w], RecordingSession(alone=False))[0].samples for w in work]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda w: engine.run_batch([w], RecordingSession())[0].samples, work))
+    for a, b, t in zip(alone, beside, together):
+        assert len(a) == len(b) == len(t)
+        np.testing.assert_allclose(b, a, atol=2e-3)
+        np.testing.assert_allclose(t, a, atol=2e-3)

@@ -50,6 +50,8 @@ class Scheduling:
         self.arrivals: deque[float] = deque(maxlen=128)
         self.decisions: Counter[str] = Counter()  # admission outcomes, for the metrics
         self.activity = CallerActivity()  # read and written on the event loop only
+        # A worker is kept free for a lighter caller (last_worker): read by engines (BatchSession.alone).
+        self.keeping_worker = False
 
     def touch(self, item: Pending) -> None:
         """The item's caller has work now (queued, or a row just finished)."""
@@ -234,6 +236,54 @@ class Scheduling:
             if item.key == key and item.priority <= top and item.caller not in callers and queued[item.caller] < backlog:
                 return item
         return None
+
+    def last_worker(self, running: Sequence[Sequence[Pending]], queue: Sequence[Pending], now: float) -> Callable[[Pending], bool] | None:
+        """For the last free worker of two or more (`running`: the live items of each running
+        batch): which waiting items may start a batch on it.
+
+        - A sentence not needed yet does not take it while a running row is one somebody waits
+          for: the two would share the cores, and that row (a stream's first audio, say) would
+          come later.
+        - A caller with work running does not take it while another caller of its class (or a
+          more urgent one), active within RECENT_S, has less running (with the protection on):
+          the worker is kept for that lighter caller's next request, which then starts at once
+          instead of after a running row. A started stream's sentence that would stall waiting
+          for the running batches takes it all the same.
+
+        None when neither rule holds anything back; `keeping_worker` tells engines whether a
+        worker is kept (BatchSession.alone)."""
+        self.keeping_worker = False
+        if not self.streaming or not running:
+            return None
+        awaited = any(p.rank < 2 for items in running for p in items)
+        heavy = self._heavy_callers(running, queue, now) if self.limits.fair_slowdown > 0 else set()
+        self.keeping_worker = bool(heavy)
+        if not heavy and not awaited:
+            return None
+
+        def may_start(item: Pending) -> bool:
+            if item.caller not in heavy:
+                return not (awaited and item.rank == 2)
+            if item.rank != 0:
+                return False
+            view = self.view(item, now)
+            return view.slack_s is not None and view.slack_s <= self._lead(item, view, 0)
+
+        return may_start
+
+    def _heavy_callers(self, running: Sequence[Sequence[Pending]], queue: Sequence[Pending], now: float) -> set[str]:
+        """Callers with more batches running than another caller of their class (or a more urgent
+        one) that is active: queued, running, or done within RECENT_S."""
+        load: Counter[str] = Counter()
+        for items in running:
+            load.update({p.caller for p in items})
+        active = self.activity.recent(None, now)
+        for p in (*queue, *(p for items in running for p in items)):
+            active[p.caller] = min(p.priority, active.get(p.caller, p.priority))
+        return {
+            c for c in load
+            if any(d != c and priority <= active[c] and load[d] < load[c] for d, priority in active.items())
+        }
 
     def skip(self, queue: Sequence[Pending], running: Sequence[Pending] = ()) -> Callable[[Pending, list[Pending]], bool] | None:
         """For a new batch (or rows joining `running`): pass over an item whose caller would grow

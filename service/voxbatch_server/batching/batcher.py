@@ -271,7 +271,7 @@ class Batcher(Execution):
                 self._fail(item, DeadlineExpired("the request's deadline passed while it waited in the queue"))
             self.scheduling.rank(self._queue, 0, now)
             decision = decide(
-                self._queue, now, self._running, self._cost, self.limits, self._in_use,
+                self._startable(now), now, self._running, self._cost, self.limits, self._in_use,
                 accept=self.scheduling.accept(), window=self.scheduling.window(), skip=self.scheduling.skip(self._queue),
             )
             if decision.batch:
@@ -286,6 +286,16 @@ class Batcher(Execution):
                 await asyncio.wait_for(self._changed.wait(), timeout)
             except TimeoutError:
                 pass
+
+    def _startable(self, now: float) -> list[Pending]:
+        """The queued items that may start a batch now: all of them, except on the last free
+        worker of several, which is kept for a lighter caller (Scheduling.last_worker)."""
+        if not 0 < self._running == self.limits.workers - 1:
+            self.scheduling.keeping_worker = False
+            return self._queue
+        running = [[p for p in s.items if not p.state.completed and not p.state.cancelled] for s in self._sessions]
+        may_start = self.scheduling.last_worker(running, self._queue, now)
+        return self._queue if may_start is None else [p for p in self._queue if may_start(p)]
 
     def _start_batch(self, batch: list[Pending], split: bool) -> None:
         for item in batch:
@@ -346,6 +356,7 @@ class Batcher(Execution):
         for item in joined:
             self._leave_queue(item, dispatched=True)
             item.joined_step = session.steps
+            item.joined_at = now
             item.state.timings.queue_wait_s = now - item.enqueued_at
         if joined:
             session.items.extend(joined)

@@ -47,6 +47,7 @@ class Pending:
     track: Any = field(default=None, repr=False)  # the request's RequestTrack (playback.py)
     row: int = 0  # this item's sentence within its request
     joined_step: int = 0  # the running batch's step count when this item joined it
+    joined_at: float | None = None  # when it joined a running batch (None: it started the batch)
 
     @property
     def order(self) -> tuple[int, int, float, int]:

@@ -40,12 +40,17 @@ class CallerActivity:
     def touch(self, key: Hashable, caller: str, priority: int, now: float) -> None:
         self._last[(key, caller)] = (now, priority)
 
-    def recent(self, key: Hashable, now: float) -> dict[str, int]:
-        """Callers of `key` active within RECENT_S, with their priority class."""
+    def recent(self, key: Hashable | None, now: float) -> dict[str, int]:
+        """Callers of `key` (None: of any key) active within RECENT_S, with their most urgent
+        priority class."""
         stale = [k for k, (at, _) in self._last.items() if now - at > RECENT_S]
         for k in stale:
             del self._last[k]
-        return {caller: priority for (k, caller), (_, priority) in self._last.items() if k == key}
+        active: dict[str, int] = {}
+        for (k, caller), (_, priority) in self._last.items():
+            if key is None or k == key:
+                active[caller] = min(priority, active.get(caller, priority))
+        return active
 
 
 class Protection:

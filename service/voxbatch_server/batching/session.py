@@ -110,7 +110,7 @@ class BatchSession:
         ticket.completed = True
         ticket.timings.batch_size = batch_size
         ticket.timings.batch_id = self.batch_id
-        ticket.timings.compute_s += self._batcher.clock() - self.started_at
+        ticket.timings.compute_s += self._batcher.clock() - (self.started_at if item.joined_at is None else item.joined_at)
         if self.steps:  # the step it finished in is not reported yet
             self._batcher.costs.observe_row(item.key, self.steps - item.joined_step + 1)
         self._batcher.call_in_loop(self._batcher._row_finished, item)
@@ -121,6 +121,21 @@ class BatchSession:
         their listeners catch up: asked once per step, by engines that can pause a row cheaply
         (the others run every row). A paused row keeps its place and state and loses nothing."""
         return self._batcher.scheduling.rows_that_may_wait(self.items, self.steps)
+
+    def alone(self) -> bool:
+        """Whether this batch is expected to run alone: no other batch runs, and no worker is kept
+        free for another caller's next request. An engine that shares the machine's cores between
+        concurrent batches may give all of them to a batch alone (a cheap read, for every row)."""
+        batcher = self._batcher
+        if batcher.scheduling.keeping_worker:
+            return False
+        # (A batch whose rows are all handed over is only returning: it is no company. The
+        # tuple is taken in one step under the GIL while the loop may change the set.)
+        return not any(s is not self and s.live() for s in tuple(batcher._sessions))
+
+    def live(self) -> bool:
+        """Whether some row of this batch is still to be handed over."""
+        return any(not p.state.completed and not p.state.cancelled for p in self.items)
 
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled

@@ -66,6 +66,11 @@ class Engine(ABC):
         return f"{self.info.name}/{self.info.model}"
 
     @property
+    def concurrent_batches(self) -> int:
+        """How many batches the server runs at once when --workers is 0 (the engine's choice)."""
+        return 1
+
+    @property
     def useful_batch_size(self) -> int | None:
         """The most work items that gain anything from sharing a batch, or None for no limit.
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,9 +42,18 @@ class PiperEngine(Engine):
     pays on a GPU), "rows" runs them one after another. On a CPU the padded pass is slower than
     rows in turn (every core is already busy on one row, and padding adds work), so "auto"
     picks "rows" there and "padded" with the CUDA provider.
+
+    `workers`: how many batches the server may run at once (0: the engine's choice, two on a
+    CPU with two cores or more). On a CPU a row alone uses every core, which gives one request
+    its audio soonest; while batches run side by side each row runs on its share of the cores
+    instead. Two rows on one core each finish sooner, together, than one after the other on both
+    cores (onnxruntime's threads idle between the model's small operators), and a second worker
+    lets a light caller's request start beside a flooding caller's row instead of after it.
     """
 
-    def __init__(self, model_path: Path | None = None, use_cuda: bool = False, batch_mode: str = "auto") -> None:
+    def __init__(
+        self, model_path: Path | None = None, use_cuda: bool = False, batch_mode: str = "auto", workers: int = 0,
+    ) -> None:
         from piper import PiperVoice
 
         if model_path is None:
@@ -57,6 +68,13 @@ class PiperEngine(Engine):
         if len(self._output_names) < 2:
             raise RuntimeError("the Piper model exposes no alignment output; install the onnx package")
         self.batch_mode = batch_mode if batch_mode != "auto" else ("padded" if use_cuda else "rows")
+        cores = len(os.sched_getaffinity(0))
+        self.workers = workers or (2 if self.batch_mode == "rows" and not use_cuda and cores >= 2 else 1)
+        # Rows that run while another batch's row runs take a share of the cores; a row alone
+        # takes onnxruntime's default (every core, threads spinning between operators).
+        self._shared_session = _session(model_path, max(1, cores // self.workers)) if self.workers > 1 and not use_cuda else None
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
         config = self._voice.config
         self._hop = config.hop_length
         self._defaults = (config.noise_scale, config.length_scale, config.noise_w_scale)
@@ -102,6 +120,10 @@ class PiperEngine(Engine):
         return FIXED_BYTES + len(rows) * max(len(r) for r in rows) * BYTES_PER_PHONEME_ROW
 
     @property
+    def concurrent_batches(self) -> int:
+        return self.workers
+
+    @property
     def useful_batch_size(self) -> int | None:
         # Rows in turn: a batch costs the sum of its items, so one item per batch loses nothing
         # and lets the queue's fair share pick the next caller after every item.
@@ -109,9 +131,10 @@ class PiperEngine(Engine):
 
     def run_batch(self, batch: Sequence[PiperWork], session: BatchSession | None = None) -> list[EngineAudio]:
         scales = np.asarray(batch[0].scales, dtype=np.float32)
+        alone = session.alone if session is not None else (lambda: True)
         if self.batch_mode == "padded":
             rows = [row for work in batch for row in work.rows]
-            audios, results, start = self._infer(rows, scales), [], 0
+            audios, results, start = self._infer(rows, scales, alone()), [], 0
             for work in batch:
                 results.append(self._join(audios[start : start + len(work.rows)]))
                 start += len(work.rows)
@@ -133,9 +156,9 @@ class PiperEngine(Engine):
                 if number and session is not None:
                     for work in session.cut_in():
                         batch.append(work)
-                        results.append(self._join([self._infer([r], scales)[0] for r in work.rows]))
+                        results.append(self._join([self._infer([r], scales, alone())[0] for r in work.rows]))
                         session.complete(len(batch) - 1, results[-1], len(batch))
-                pieces.append(self._infer([row], scales)[0])
+                pieces.append(self._infer([row], scales, alone())[0])
             results[index] = self._join(pieces)
             if session is not None:
                 session.complete(index, results[index], len(batch))
@@ -147,15 +170,24 @@ class PiperEngine(Engine):
     def close(self) -> None:
         self._phonemizer.close()
 
-    def _infer(self, rows: Sequence[Sequence[int]], scales: np.ndarray) -> list[np.ndarray]:
+    def _infer(self, rows: Sequence[Sequence[int]], scales: np.ndarray, alone: bool = True) -> list[np.ndarray]:
+        """`alone`: the batcher expects no other batch beside this one (see BatchSession.alone);
+        a row that starts while another engine call runs takes a share of the cores all the same."""
         width = max(len(r) for r in rows)
         ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = row
         lengths = np.array([len(r) for r in rows], dtype=np.int64)
-        audio, durations = self._voice.session.run(
-            self._output_names[:2], {"input": ids, "input_lengths": lengths, "scales": scales}
-        )
+        with self._in_flight_lock:
+            shared = self._shared_session is not None and (self._in_flight > 0 or not alone)
+            self._in_flight += 1
+        try:
+            audio, durations = (self._shared_session if shared else self._voice.session).run(
+                self._output_names[:2], {"input": ids, "input_lengths": lengths, "scales": scales}
+            )
+        finally:
+            with self._in_flight_lock:
+                self._in_flight -= 1
         audio = audio.reshape(len(rows), -1)
         durations = durations.reshape(len(rows), -1)
         out = []
@@ -163,6 +195,26 @@ class PiperEngine(Engine):
             n = int(round(float(durations[i].sum()) * self._hop))
             out.append(_normalise(audio[i, :n]))
         return out
+
+
+def _session(model_path: Path, threads: int):
+    """An onnxruntime session of the voice with the alignment output (as PiperVoice.load builds
+    it) on `threads` threads that sleep between operators: beside another batch's row, threads
+    that spin would take the core that row needs."""
+    import onnx
+    import onnxruntime
+    from piper.patch_voice_with_alignment import add_alignment_output
+
+    model = onnx.load(str(model_path))
+    try:
+        add_alignment_output(model)
+    except ValueError:
+        pass  # already exposed
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(model.SerializeToString(), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 def _normalise(audio: np.ndarray) -> np.ndarray:

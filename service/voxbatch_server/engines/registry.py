@@ -17,7 +17,9 @@ def create_engine(settings: Settings) -> Engine:
         from .piper_engine import PiperEngine
 
         model = _piper_model(settings.model_dir) if settings.model_dir else None
-        return PiperEngine(model_path=model, use_cuda=settings.device == "cuda", batch_mode=settings.piper_batch_mode)
+        return PiperEngine(
+            model_path=model, use_cuda=settings.device == "cuda", batch_mode=settings.piper_batch_mode, workers=settings.workers,
+        )
     if settings.engine == "voxcpm":
         folder = settings.model_dir
         if not (folder / "config.json").is_file():
