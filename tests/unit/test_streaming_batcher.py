@@ -48,7 +48,7 @@ class SimEngine:
         return "k"
 
     def memory_cost(self, payloads):
-        return 1
+        return len(payloads)  # a byte a row
 
     def run_batch(self, payloads, session):
         rows = [[w, 0] for w in payloads]
@@ -109,6 +109,17 @@ async def simulate(scheduler, step_s, requests, arrivals_at=None, **limits):
             break
     await batcher.drain()
     return first + late, engine
+
+
+async def test_a_batch_that_runs_for_long_keeps_taking_rows_within_its_memory_budget():
+    # Room for four rows; a request arrives every 0.1 s and runs 0.12 s, so two at most run at
+    # once. The budget counts the rows running now: twelve requests later the batch that the
+    # first one started still takes rows in (it counted every row that ever ran, and stopped).
+    tickets, engine = await simulate(
+        "streaming", lambda n: 0.04, [([3], False, "c0")],
+        arrivals_at=[(0.1 * i, ([3], False, f"c{i}")) for i in range(1, 12)], memory_budget_bytes=4,
+    )
+    assert {t.timings.batch_id for ts in tickets for t in ts} == {1}
 
 
 def stalls(tickets):

@@ -205,7 +205,8 @@ class Scheduling:
             if self.stepwise and len(batch) > self.costs.measured_rows(batch[0].key) + 1:
                 return False  # grow past what was measured one row at a time
             views = [self.view(p, now) for p in batch]
-            ok = scheduler.lowest_headroom([], views, self.step_costs(batch[0].key)) >= 0
+            due = batch[-1].rank == 0  # as in admit: a due sentence spends margins, and is not refused for being late
+            ok = scheduler.lowest_headroom([], views, self.step_costs(batch[0].key), relaxed=due, exempt_last=due) >= 0
             if not ok:
                 self.decisions["held_back"] += 1
             return ok

@@ -293,7 +293,7 @@ class Batcher(Execution):
         if not 0 < self._running == self.limits.workers - 1:
             self.scheduling.keeping_worker = False
             return self._queue
-        running = [[p for p in s.items if not p.state.completed and not p.state.cancelled] for s in self._sessions]
+        running = [s.live_items() for s in self._sessions]
         may_start = self.scheduling.last_worker(running, self._queue, now)
         return self._queue if may_start is None else [p for p in self._queue if may_start(p)]
 
@@ -321,13 +321,13 @@ class Batcher(Execution):
             return []
         key = session.items[0].key
         others = self._in_use - session.cost
-        running = [p for p in session.items if not p.state.completed and not p.state.cancelled]
+        running = session.live_items()
         now = self.clock()
         self.scheduling.rank(self._queue, len(running), now)
         feasible = take_compatible(
             self._queue,
             key,
-            [p.payload for p in session.items],
+            [p.payload for p in running],
             room,
             self._cost,
             self.limits.memory_budget_bytes - others,
@@ -341,11 +341,11 @@ class Batcher(Execution):
         """A lighter caller's item to run next in a batch whose items are computed in turn."""
         if self._stopped:
             return []
-        running = [p for p in session.items if not p.state.completed and not p.state.cancelled]
+        running = session.live_items()
         item = self.scheduling.cut_in(running, self._queue)
         if item is None:
             return []
-        grown = self._cost([*(p.payload for p in session.items), item.payload])
+        grown = self._cost([*(p.payload for p in running), item.payload])
         if self._in_use - session.cost + grown > self.limits.memory_budget_bytes:
             return []
         self._join(session, [item], self.clock())
@@ -360,7 +360,9 @@ class Batcher(Execution):
             item.state.timings.queue_wait_s = now - item.enqueued_at
         if joined:
             session.items.extend(joined)
-            new_cost = self._cost([p.payload for p in session.items])
+            # The rows running now, not every row that ever ran in the batch: a batch that takes
+            # rows in for minutes would otherwise count hundreds, and stop taking any.
+            new_cost = self._cost([p.payload for p in session.live_items()])
             self._in_use += new_cost - session.cost
             session.cost = new_cost
 

@@ -96,9 +96,13 @@ def predicted_slack(
     return worst
 
 
-def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], costs: StepCosts, relaxed: bool = False) -> float:
+def lowest_headroom(
+    running: Sequence[RowView], joining: Sequence[RowView], costs: StepCosts, relaxed: bool = False, exempt_last: bool = False,
+) -> float:
     """min over pressed rows of (predicted slack - what it must keep); inf when none is pressed.
-    `relaxed`: started streams need only stay ahead (0), not keep the margin."""
+    `relaxed`: started streams need only stay ahead (0), not keep the margin. `exempt_last`: the
+    last joining row (a due sentence) does not constrain its own joining: already late, it gains
+    by joining now, and refusing it would leave it to wait for the whole batch."""
     rows = [*running, *joining]
     if not rows:
         return math.inf
@@ -107,7 +111,7 @@ def lowest_headroom(running: Sequence[RowView], joining: Sequence[RowView], cost
     finish = costs.finish_s(1)
     worst = math.inf
     for i, (row, steps) in enumerate(zip(rows, overlaps(rows))):
-        if not row.pressed:
+        if not row.pressed or (exempt_last and i == len(rows) - 1):
             continue
         need = 0.0 if relaxed else row.required_s
         others = [r.remaining_steps for k, r in enumerate(rows) if k != i]
@@ -139,7 +143,7 @@ def admit(
                 continue
         views = [c.view for c in (*joined, candidate)]
         if running or joined:
-            if lowest_headroom(running, views, costs, relaxed=candidate.due) < 0:
+            if lowest_headroom(running, views, costs, relaxed=candidate.due, exempt_last=candidate.due) < 0:
                 break
         joined.append(candidate)
     return [c.item for c in joined]

@@ -137,6 +137,10 @@ class BatchSession:
         """Whether some row of this batch is still to be handed over."""
         return any(not p.state.completed and not p.state.cancelled for p in self.items)
 
+    def live_items(self) -> list[Pending]:
+        """The rows still to be handed over (those finished or dropped are gone from the batch)."""
+        return [p for p in self.items if not p.state.completed and not p.state.cancelled]
+
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
 
