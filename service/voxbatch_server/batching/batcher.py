@@ -288,8 +288,9 @@ class Batcher(Execution):
                 pass
 
     def _startable(self, now: float) -> list[Pending]:
-        """The queued items that may start a batch now: all of them, except on the last free
-        worker of several, which is kept for a lighter caller (Scheduling.last_worker)."""
+        """The queued items that may start a batch now: all of them, but on the last free worker
+        of several only those Scheduling.last_worker lets take it (not a sentence nobody waits for
+        beside an awaited row; not a flood's item while the worker is kept for a lighter caller)."""
         if not 0 < self._running == self.limits.workers - 1:
             self.scheduling.keeping_worker = False
             return self._queue
