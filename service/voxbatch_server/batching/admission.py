@@ -346,7 +346,7 @@ class Scheduling:
         or far ahead), most slack first, down to the limit."""
         if not self.streaming:
             return frozenset()
-        live = [i for i, p in enumerate(items) if not p.state.completed and not p.state.cancelled]
+        live = [i for i, p in enumerate(items) if p.state.open]
         rows = [items[i] for i in live]
         views = self.running_views(rows, steps, self.clock())
         if not rows:

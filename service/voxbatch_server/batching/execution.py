@@ -23,7 +23,7 @@ class Execution:
         self._run_group(session)
 
     def _run_group(self, session: BatchSession) -> None:
-        items = [p for p in session.items if not p.state.cancelled and not p.state.completed]
+        items = session.live_items()
         if not items or self._stopped:
             return
         session.items = items

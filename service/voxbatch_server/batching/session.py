@@ -135,11 +135,11 @@ class BatchSession:
 
     def live(self) -> bool:
         """Whether some row of this batch is still to be handed over."""
-        return any(not p.state.completed and not p.state.cancelled for p in self.items)
+        return any(p.state.open for p in self.items)
 
     def live_items(self) -> list[Pending]:
         """The rows still to be handed over (those finished or dropped are gone from the batch)."""
-        return [p for p in self.items if not p.state.completed and not p.state.cancelled]
+        return [p for p in self.items if p.state.open]
 
     def cancelled(self, index: int) -> bool:
         return self.items[index].state.cancelled
@@ -186,6 +186,11 @@ class Ticket:
         self.emitted = False
         self.completed = False  # resolved early by BatchSession.complete
         self.partials: asyncio.Queue = asyncio.Queue()
+
+    @property
+    def open(self) -> bool:
+        """Still to be handed over: neither resolved early (completed) nor dropped (cancelled)."""
+        return not self.completed and not self.cancelled
 
     def _push_partial(self, partial: Any) -> None:
         self.partials.put_nowait(partial)
