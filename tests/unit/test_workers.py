@@ -30,7 +30,7 @@ class Clock:
 
 class GatedEngine:
     """A whole-batch engine: each batch reports (its first item, whether it runs alone) and runs
-    until the test opens its gate."""
+    until the test opens its gate, then hands its rows over."""
 
     def __init__(self) -> None:
         self.started: queue.Queue = queue.Queue()
@@ -45,7 +45,12 @@ class GatedEngine:
         gate = threading.Event()
         self.started.put((payloads[0].name, session.alone(), gate))
         gate.wait(10)
-        return [EngineAudio(np.zeros(1, np.float32), 1) for _ in payloads]
+        done = [EngineAudio(np.zeros(1, np.float32), 1) for _ in payloads]
+        # Rows are handed over as they finish, as the engines do: until then the batch counts as
+        # company for another that starts (BatchSession.alone), even in the moment before it returns.
+        for index, audio in enumerate(done):
+            session.complete(index, audio, len(done))
+        return done
 
     async def next(self) -> tuple[str, bool, threading.Event]:
         return await asyncio.get_running_loop().run_in_executor(None, self.started.get, True, 10)
