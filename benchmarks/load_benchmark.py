@@ -30,7 +30,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.loadgen import DEFAULT_TEXTS, LoadResult, LoadSpec, recent_steps, run_load  # noqa: E402
+from benchmarks.load_results import LoadResult  # noqa: E402
+from benchmarks.loadgen import DEFAULT_TEXTS, LoadSpec, recent_steps, run_load  # noqa: E402
 from benchmarks.servers import ServeProcess, describe_machine, load_average  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -107,7 +108,7 @@ def compare(servers: dict[str, ServeProcess], engine: Engine, rounds: int, durat
             **load) -> dict[str, dict]:
     """The same load on every mode's server, `rounds` times, the modes' order reversed every other
     round (drift in the machine's load then hits them alike); one summary per mode over its
-    rounds, with the steady-state rates averaged (loadgen.LoadResult.steady_rate)."""
+    rounds, with the steady-state rates averaged (load_results.LoadResult.steady_rate)."""
     runs: dict[str, list] = {mode: [] for mode in servers}
     for number in range(rounds):
         order = list(servers) if number % 2 == 0 else list(reversed(servers))

@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from benchmarks.loadgen import LoadResult, LoadSpec, Outcome, check_loopback, percentiles, run_load, viable
+from benchmarks.load_results import LoadResult, Outcome, percentiles, viable
+from benchmarks.loadgen import LoadSpec, check_loopback, run_load
 from tests.support.engines import ToneEngine
 from tests.support.server import ServerThread
 
